@@ -1,17 +1,18 @@
+// Command kudod is a GitOps daemon that runs KUDO operators' lifecycle plans from git.
 package main
 
 import (
-	_ "github.com/Masterminds/semver/v3"
-	_ "github.com/Masterminds/sprig/v3"
-	_ "github.com/fluxcd/cli-utils/pkg/kstatus/polling"
-	_ "github.com/fluxcd/pkg/ssa"
-	_ "github.com/go-git/go-git/v5"
-	_ "github.com/robfig/cron/v3"
-	_ "github.com/spf13/cobra"
-	_ "gopkg.in/yaml.v3"
-	_ "k8s.io/client-go/kubernetes"
-	_ "sigs.k8s.io/controller-runtime"
-	_ "sigs.k8s.io/controller-runtime/pkg/envtest"
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kudod-dev/kudod/cmd/kudod/app"
 )
 
-func main() {}
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := app.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
