@@ -369,6 +369,10 @@ func (p *Package) parseParams(file string, data []byte) Findings {
 				par.Default = &v
 			}
 		}
+		if rp.Enum != nil {
+			// Non-nil even when empty, so Verify can tell `enum: []` from no enum.
+			par.Enum = []Value{}
+		}
 		for j := range rp.Enum {
 			v, ok, err := ValueFromNode(&rp.Enum[j])
 			if err != nil || !ok {

@@ -62,8 +62,58 @@ var funcMap = sync.OnceValue(func() template.FuncMap {
 		fm[name] = disabledFunc(name, why)
 	}
 	fm["toYaml"] = toYaml
+	// Bounded where sprig allocates what a parameter asks for: kafka and zookeeper call
+	// `until (int .Params.NODE_COUNT)`, and a value of 10000000000 must not exhaust memory.
+	fm["until"] = boundedUntil
+	fm["untilStep"] = boundedUntilStep
+	fm["repeat"] = boundedRepeat
 	return fm
 })
+
+// Limits on what a template may build: a sequence's length and the rendered output's size.
+const (
+	maxSequence   = 100_000
+	maxOutputSize = 8 << 20
+)
+
+func boundedUntil(count int) ([]int, error) {
+	step := 1
+	if count < 0 {
+		step = -1
+	}
+	return boundedUntilStep(0, count, step)
+}
+
+func boundedUntilStep(start, stop, step int) ([]int, error) {
+	if step == 0 || (stop-start)/step < 0 {
+		return []int{}, nil
+	}
+	if n := (stop - start) / step; n > maxSequence {
+		return nil, fmt.Errorf("untilStep: a sequence of %d numbers is more than the %d a template may build", n, maxSequence)
+	}
+	var out []int
+	for i := start; (step > 0 && i < stop) || (step < 0 && i > stop); i += step {
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+func boundedRepeat(count int, s string) (string, error) {
+	if count > 0 && len(s)*count > maxOutputSize {
+		return "", fmt.Errorf("repeat: %d copies of a %d-byte string exceed the %d bytes a template may render", count, len(s), maxOutputSize)
+	}
+	return strings.Repeat(s, max(count, 0)), nil
+}
+
+// cappedBuffer fails writes beyond maxOutputSize, so a template cannot render without bound.
+type cappedBuffer struct{ bytes.Buffer }
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > maxOutputSize {
+		return 0, fmt.Errorf("the rendered output exceeds %d bytes", maxOutputSize)
+	}
+	return b.Buffer.Write(p)
+}
 
 func disabledFunc(name, why string) func(...any) (string, error) {
 	return func(...any) (string, error) {
@@ -100,7 +150,7 @@ func (p *Package) parsed(key string) (*template.Template, error) {
 		for k, t := range p.Templates {
 			tpl, err := template.New(k).Option("missingkey=error").Funcs(funcMap()).Parse(t.Content)
 			if err != nil {
-				r.errs[k] = err
+				r.errs[k] = cleanExecError(err)
 				continue
 			}
 			r.templates[k] = tpl
@@ -182,7 +232,7 @@ func (p *Package) renderText(key string, vars map[string]any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var buf bytes.Buffer
+	var buf cappedBuffer
 	if err := t.Execute(&buf, vars); err != nil {
 		return "", &RenderError{Template: p.TemplatePath(key), Err: cleanExecError(err)}
 	}
@@ -221,7 +271,8 @@ func (p *Package) RenderAll(keys []string, in RenderInput) ([]*unstructured.Unst
 	return out, nil
 }
 
-// cleanExecError drops text/template's repetition of the template name.
+// cleanExecError drops text/template's "template: " prefix from execution and parse errors:
+// the RenderError names the template's path already.
 func cleanExecError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "template: "))
 }
@@ -244,19 +295,21 @@ func ParseObjects(name, text string) ([]*unstructured.Unstructured, error) {
 		if err := json.Unmarshal(js, &m); err != nil {
 			return nil, &RenderError{Template: name, Document: i + 1, Err: fmt.Errorf("line %d: not a Kubernetes object (a YAML mapping is expected)", doc.line)}
 		}
-		u := &unstructured.Unstructured{}
-		if err := u.UnmarshalJSON(js); err != nil {
-			return nil, &RenderError{Template: name, Document: i + 1, Err: fmt.Errorf("line %d: not a Kubernetes object: %w", doc.line, err)}
-		}
+		// Checked on the map before UnmarshalJSON, whose own message for a missing kind
+		// dumps the whole object.
 		var missing []string
-		if u.GetAPIVersion() == "" {
+		if v, _ := m["apiVersion"].(string); v == "" {
 			missing = append(missing, "apiVersion")
 		}
-		if u.GetKind() == "" {
+		if v, _ := m["kind"].(string); v == "" {
 			missing = append(missing, "kind")
 		}
 		if len(missing) > 0 {
 			return nil, &RenderError{Template: name, Document: i + 1, Err: fmt.Errorf("line %d: object without %s", doc.line, strings.Join(missing, ", "))}
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(js); err != nil {
+			return nil, &RenderError{Template: name, Document: i + 1, Err: fmt.Errorf("line %d: not a Kubernetes object: %w", doc.line, err)}
 		}
 		out = append(out, u)
 	}
