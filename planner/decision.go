@@ -1,0 +1,71 @@
+// Package planner decides, per instance, which plan a change in git runs and why: the plan
+// diff between two states of a repository (two commits, or what the cluster last applied and
+// a commit). It is pure: it reads packages and instances and never touches git or a cluster.
+package planner
+
+import (
+	"github.com/kudod-dev/kudod/manifests"
+)
+
+// Action is the kind of change a decision makes (SPEC §8).
+type Action string
+
+// Actions.
+const (
+	// ActionDeploy: a new instance.
+	ActionDeploy Action = "deploy"
+	// ActionUpdate: parameters or templates changed.
+	ActionUpdate Action = "update"
+	// ActionUpgrade: the operator version changed.
+	ActionUpgrade Action = "upgrade"
+	// ActionCleanup: the instance was removed.
+	ActionCleanup Action = "cleanup"
+	// ActionNone: nothing to do.
+	ActionNone Action = "none"
+	// ActionRejected: the change is not allowed; the instance stays as it was.
+	ActionRejected Action = "rejected"
+)
+
+// State is what one side of a comparison knows about an instance.
+type State struct {
+	Namespace string
+	Name      string
+	// Package is the resolved package.
+	Package *manifests.Package
+	// Parameters are the explicitly given values, as KUDO stores them.
+	Parameters map[string]string
+	// File is where the instance is declared ("" for cluster state).
+	File string
+	// Suspend holds plans until the instance is resumed.
+	Suspend bool
+	// Instance is the parsed instance document, when the state comes from git.
+	Instance *manifests.Instance
+	// NeverCompleted marks cluster state whose first plan has not completed yet: any change
+	// runs deploy again rather than an update of something never deployed.
+	NeverCompleted bool
+}
+
+// Key is "<namespace>/<name>".
+func (s *State) Key() string { return s.Namespace + "/" + s.Name }
+
+// Decision says what happens to one instance and why.
+type Decision struct {
+	Namespace string   `json:"namespace"`
+	Instance  string   `json:"instance"`
+	Action    Action   `json:"action"`
+	Plan      string   `json:"plan"`
+	Reasons   []string `json:"reasons"`
+	Error     string   `json:"error,omitempty"`
+
+	// Old and New are the states compared (nil for a new or removed instance).
+	Old *State `json:"-"`
+	New *State `json:"-"`
+}
+
+// Key is "<namespace>/<name>".
+func (d *Decision) Key() string { return d.Namespace + "/" + d.Instance }
+
+// Changes reports whether the decision runs a plan or removes the instance.
+func (d *Decision) Changes() bool {
+	return d.Action != ActionNone && d.Action != ActionRejected
+}
