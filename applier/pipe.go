@@ -1,0 +1,241 @@
+package applier
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kudod-dev/kudod/manifests"
+)
+
+// PodExecutor runs a command in a container of a pod and returns what it wrote to stdout.
+type PodExecutor interface {
+	Exec(ctx context.Context, namespace, pod, container string, command []string) ([]byte, error)
+}
+
+// maxPipeFileSize is KUDO's limit on a piped file (1 MiB).
+const maxPipeFileSize = 1 << 20
+
+// pipeWaiterContainer keeps a pipe pod running once its init container wrote the files.
+const pipeWaiterContainer = "waiter"
+
+var pipeKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9_\-]+$`)
+
+// validatePipePod checks KUDO's rules for a Pipe task's pod (KEP-17): no containers, exactly
+// one init container, one emptyDir volume mounted by it, restartPolicy empty or OnFailure,
+// and every piped file under that mount.
+func validatePipePod(pod *unstructured.Unstructured, pipes []manifests.PipeSpec) error {
+	if cs, _, _ := unstructured.NestedSlice(pod.Object, "spec", "containers"); len(cs) > 0 {
+		return fmt.Errorf("a pipe pod must not have containers (kudod adds one)")
+	}
+	ics, _, _ := unstructured.NestedSlice(pod.Object, "spec", "initContainers")
+	if len(ics) != 1 {
+		return fmt.Errorf("a pipe pod must have exactly one init container, it has %d", len(ics))
+	}
+	vols, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
+	var emptyDirs []string
+	for _, v := range vols {
+		vm, _ := v.(map[string]any)
+		if _, ok := vm["emptyDir"]; ok {
+			emptyDirs = append(emptyDirs, fmt.Sprint(vm["name"]))
+		}
+	}
+	if len(emptyDirs) != 1 {
+		return fmt.Errorf("a pipe pod must have exactly one emptyDir volume, it has %d", len(emptyDirs))
+	}
+	if rp, _, _ := unstructured.NestedString(pod.Object, "spec", "restartPolicy"); rp != "" && rp != "OnFailure" {
+		return fmt.Errorf("a pipe pod's restartPolicy must be empty or OnFailure, not %s", rp)
+	}
+	mount := pipeMount(pod, emptyDirs[0])
+	if mount == "" {
+		return fmt.Errorf("the init container must mount the emptyDir volume %s", emptyDirs[0])
+	}
+	for _, p := range pipes {
+		file := p.File
+		if file == "" {
+			file = p.EnvFile
+		}
+		if (p.File == "") == (p.EnvFile == "") {
+			return fmt.Errorf("pipe %s: exactly one of file and envFile must be set", p.Key)
+		}
+		if p.Kind != "Secret" && p.Kind != "ConfigMap" {
+			return fmt.Errorf("pipe %s: kind must be Secret or ConfigMap, not %q", p.Key, p.Kind)
+		}
+		if !pipeKeyPattern.MatchString(p.Key) {
+			return fmt.Errorf("pipe key %q must match %s", p.Key, pipeKeyPattern)
+		}
+		if !strings.HasPrefix(path.Clean(file), path.Clean(mount)+"/") {
+			return fmt.Errorf("pipe %s: file %s is not under the emptyDir mount %s", p.Key, file, mount)
+		}
+	}
+	return nil
+}
+
+// pipeMount returns where the init container mounts the volume.
+func pipeMount(pod *unstructured.Unstructured, volume string) string {
+	ics, _, _ := unstructured.NestedSlice(pod.Object, "spec", "initContainers")
+	if len(ics) != 1 {
+		return ""
+	}
+	ic, _ := ics[0].(map[string]any)
+	mounts, _, _ := unstructured.NestedSlice(ic, "volumeMounts")
+	for _, m := range mounts {
+		mm, _ := m.(map[string]any)
+		if mm["name"] == volume {
+			s, _ := mm["mountPath"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// runPipe runs a Pipe task as KUDO does: start the pod with a waiter container beside the
+// init container's volume, wait until it is ready, copy each file out through pods/exec into
+// a Secret or ConfigMap named for the pipe, and delete the pod. It returns the artifacts.
+func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, task *manifests.Task, ps *pipeSpec) ([]*unstructured.Unstructured, error) {
+	if e.exec == nil {
+		return nil, fatal(fmt.Errorf("task %s: Pipe tasks need pods/exec, which this daemon was not given", task.Name))
+	}
+	pod := ps.pod.DeepCopy()
+	vols, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
+	var volume string
+	for _, v := range vols {
+		if vm, _ := v.(map[string]any); vm != nil {
+			if _, ok := vm["emptyDir"]; ok {
+				volume = fmt.Sprint(vm["name"])
+			}
+		}
+	}
+	mount := pipeMount(pod, volume)
+	waiter := map[string]any{
+		"name":         pipeWaiterContainer,
+		"image":        "busybox",
+		"command":      []any{"/bin/sh", "-c", "sleep infinity"},
+		"volumeMounts": []any{map[string]any{"name": volume, "mountPath": mount}},
+	}
+	_ = unstructured.SetNestedSlice(pod.Object, []any{waiter}, "spec", "containers")
+
+	// A pod left by an interrupted attempt may differ (pods are immutable): start afresh.
+	if err := e.delete(writeCtx, []*unstructured.Unstructured{pod}); err != nil {
+		return nil, err
+	}
+	if err := e.waitDeleted(ctx, []*unstructured.Unstructured{pod}); err != nil {
+		return nil, err
+	}
+	if err := e.apply(writeCtx, []*unstructured.Unstructured{pod}); err != nil {
+		return nil, err
+	}
+	if err := e.waitPodReady(ctx, pod); err != nil {
+		return nil, err
+	}
+	var artifacts []*unstructured.Unstructured
+	for _, a := range ps.artifacts {
+		obj, err := e.copyPipe(ctx, pod, a)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := prepare(obj, "pipe "+a.Key, run.Instance, run.Package, newScope(e.mapper, nil), prepareOptions{allowClusterScoped: true}); err != nil {
+			return nil, fatal(err)
+		}
+		artifacts = append(artifacts, obj)
+	}
+	if err := e.apply(writeCtx, artifacts); err != nil {
+		return nil, err
+	}
+	if err := e.delete(writeCtx, []*unstructured.Unstructured{pod}); err != nil {
+		return nil, err
+	}
+	return artifacts, nil
+}
+
+func (e *Engine) waitPodReady(ctx context.Context, pod *unstructured.Unstructured) error {
+	return e.poll(ctx, func(ctx context.Context) (bool, string, error) {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(pod.GroupVersionKind())
+		if err := e.client.Get(ctx, client.ObjectKeyFromObject(pod), live); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, objectRef(pod) + " to start", nil
+			}
+			return false, "", classify(err)
+		}
+		if phase, _, _ := unstructured.NestedString(live.Object, "status", "phase"); phase == "Failed" {
+			return false, "", fatal(fmt.Errorf("pipe pod %s failed", objectRef(pod)))
+		}
+		res, err := status.Compute(live)
+		if err != nil {
+			return false, "", err
+		}
+		return res.Status == status.CurrentStatus, objectRef(pod) + " to be ready: " + res.Message, nil
+	})
+}
+
+// copyPipe reads one piped file out of the pod into a Secret or ConfigMap.
+func (e *Engine) copyPipe(ctx context.Context, pod *unstructured.Unstructured, a pipeArtifact) (*unstructured.Unstructured, error) {
+	file := a.File
+	if file == "" {
+		file = a.EnvFile
+	}
+	out, err := e.exec.Exec(ctx, pod.GetNamespace(), pod.GetName(), pipeWaiterContainer, []string{"stat", "-c", "%s", file})
+	if err != nil {
+		return nil, fmt.Errorf("pipe %s: stat %s in %s: %w", a.Key, file, objectRef(pod), err)
+	}
+	size, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		return nil, fatal(fmt.Errorf("pipe %s: cannot read the size of %s: %q", a.Key, file, out))
+	}
+	if size > maxPipeFileSize {
+		return nil, fatal(fmt.Errorf("pipe %s: %s is %d bytes, more than the 1 MiB a pipe can carry", a.Key, file, size))
+	}
+	data, err := e.exec.Exec(ctx, pod.GetNamespace(), pod.GetName(), pipeWaiterContainer, []string{"cat", file})
+	if err != nil {
+		return nil, fmt.Errorf("pipe %s: read %s in %s: %w", a.Key, file, objectRef(pod), err)
+	}
+	values := map[string][]byte{}
+	if a.File != "" {
+		values[path.Base(a.File)] = data
+	} else {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				return nil, fatal(fmt.Errorf("pipe %s: %s: line %q is not KEY=VALUE", a.Key, file, line))
+			}
+			values[k] = []byte(v)
+		}
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetAPIVersion("v1")
+	obj.SetKind(a.Kind)
+	obj.SetName(a.name)
+	obj.SetNamespace(pod.GetNamespace())
+	field := "data"
+	if a.Kind == "ConfigMap" && a.File != "" {
+		field = "binaryData" // KUDO keeps piped files byte for byte
+	}
+	enc := map[string]any{}
+	for k, v := range values {
+		if a.Kind == "ConfigMap" && field == "data" {
+			enc[k] = string(v)
+		} else {
+			enc[k] = encodeBase64(v)
+		}
+	}
+	obj.Object[field] = enc
+	obj.SetCreationTimestamp(metav1.Time{})
+	return obj, nil
+}
