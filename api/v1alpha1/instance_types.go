@@ -16,6 +16,8 @@ const (
 	AnnotationTrigger = "kudod.dev/trigger"
 	// AnnotationAbort requests the end of the running plan (written by `kudod abort`), as JSON AbortRequest.
 	AnnotationAbort = "kudod.dev/abort"
+	// AnnotationRemovedIn is the commit that removed an instance from git: its cleanup reports there.
+	AnnotationRemovedIn = "kudod.dev/removed-in"
 	// FinalizerCleanup holds an Instance until its cleanup plan ran and its objects are deleted.
 	FinalizerCleanup = "kudod.dev/cleanup"
 	// FieldManager is kudod's server-side apply field manager.
@@ -216,6 +218,9 @@ type InstanceStatus struct {
 	// +listType=map
 	// +listMapKey=name
 	Schedules []ScheduleStatus `json:"schedules,omitempty"`
+	// HandledPlanRequest is the UID of the last spec.plan acted on.
+	// +optional
+	HandledPlanRequest string `json:"handledPlanRequest,omitempty"`
 	// HandledTrigger is the UID of the last manual trigger acted on.
 	// +optional
 	HandledTrigger string `json:"handledTrigger,omitempty"`

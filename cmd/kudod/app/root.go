@@ -50,6 +50,10 @@ func NewRootCommand(s streams) *cobra.Command {
 	})
 	root.AddCommand(
 		newVersionCommand(s),
+		newStatusCommand(s),
+		newTriggerCommand(s),
+		newAbortCommand(s),
+		newReconcileCommand(s), newVerifyCommand(s), newRenderCommand(s),
 	)
 	return root
 }

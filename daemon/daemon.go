@@ -1,0 +1,270 @@
+// Package daemon is the long-running kudod: per repository a poll loop (git snapshot →
+// packages and instances → plan diff → Instance objects), an Instance controller that runs the
+// plans with the applier, and commit statuses for what happened. It wires the other packages
+// together and adds no logic of their kind.
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/deploy"
+)
+
+// Options configure the daemon (SPEC §7 flags and configuration).
+type Options struct {
+	// Config reaches the cluster.
+	Config *rest.Config
+	// Repositories to follow.
+	Repositories []Repository
+	// MetricsAddr serves Prometheus metrics ("0" disables).
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz ("0" disables).
+	ProbeAddr string
+	// LeaderElection makes one of several replicas active.
+	LeaderElection bool
+	// LeaderElectionNamespace is the daemon's namespace: it holds the lease and the
+	// repositories' status; created if missing.
+	LeaderElectionNamespace string
+	// LeaderElectionID names the lease.
+	LeaderElectionID string
+	// InstallCRDs installs or updates the Instance CRD at start.
+	InstallCRDs bool
+	// StepTimeout bounds each step (default 10m).
+	StepTimeout time.Duration
+	// Concurrent is the number of Instance reconciles at once (default 4).
+	Concurrent int
+	// AllowClusterScoped lets packages create cluster-scoped objects.
+	AllowClusterScoped bool
+	// Logger logs everything (structured).
+	Logger logr.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Daemon is a configured kudod.
+type Daemon struct {
+	opts    Options
+	mgr     ctrl.Manager
+	pollers map[string]*poller
+	ctrl    *instanceController
+}
+
+// Scheme returns the scheme of every type the daemon reads and writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1alpha1.AddToScheme, apiextensionsv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// New builds the daemon; nothing runs until Start.
+func New(opts Options) (*Daemon, error) {
+	if opts.StepTimeout <= 0 {
+		opts.StepTimeout = 10 * time.Minute
+	}
+	if opts.Concurrent <= 0 {
+		opts.Concurrent = 4
+	}
+	if opts.LeaderElectionID == "" {
+		opts.LeaderElectionID = "kudod-leader"
+	}
+	if opts.LeaderElectionNamespace == "" {
+		opts.LeaderElectionNamespace = "kudod-system"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	sourceStatus, err := labels.Parse(LabelSourceStatus + "=true")
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
+		Scheme: scheme,
+		// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
+		}},
+		Logger:                        opts.Logger,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:        opts.ProbeAddr,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return nil, err
+	}
+	c := mgr.GetClient()
+	statusPoller := polling.NewStatusPoller(c, mgr.GetRESTMapper(), polling.Options{})
+	resources := ssa.NewResourceManager(c, statusPoller, ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
+	exec, err := applier.NewPodExecutor(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
+	store := newPackageStore()
+	recorder := mgr.GetEventRecorder("kudod")
+	d := &Daemon{opts: opts, mgr: mgr, pollers: map[string]*poller{}}
+	reporters := map[string]StatusReporter{}
+	for _, repo := range opts.Repositories {
+		store.addSource(repo.Name, repo.Source, repo.Path)
+		reporters[repo.Name] = repo.Reporter
+		d.pollers[repo.Name] = newPoller(repo, c, store, recorder, opts.LeaderElectionNamespace, opts.Logger.WithName("poller"))
+	}
+	d.ctrl = &instanceController{
+		client: c, engine: engine, store: store, recorder: recorder, reporters: reporters,
+		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
+	}
+	if err := d.ctrl.setup(mgr, opts.Concurrent); err != nil {
+		return nil, fmt.Errorf("set up the instance controller: %w", err)
+	}
+	if err := mgr.Add(runnableFunc(d.runPollers)); err != nil {
+		return nil, err
+	}
+	if err := d.watchReconcileRequests(mgr); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Start installs the CRD and the lease namespace if asked, then runs until ctx ends.
+func (d *Daemon) Start(ctx context.Context) error {
+	direct, err := client.New(d.opts.Config, client.Options{Scheme: d.mgr.GetScheme()})
+	if err != nil {
+		return err
+	}
+	if d.opts.InstallCRDs {
+		if err := InstallCRD(ctx, direct); err != nil {
+			return err
+		}
+	}
+	// The daemon's namespace holds the lease and the repositories' status, also out of cluster.
+	if err := ensureNamespace(ctx, direct, d.opts.LeaderElectionNamespace); err != nil {
+		return fmt.Errorf("the daemon's namespace: %w", err)
+	}
+	return d.mgr.Start(ctx)
+}
+
+// Wake asks a repository's poller to poll now; false if there is no such repository.
+func (d *Daemon) Wake(repository string) bool {
+	p, ok := d.pollers[repository]
+	if ok {
+		p.Wake()
+	}
+	return ok
+}
+
+func (d *Daemon) runPollers(ctx context.Context) error {
+	done := make(chan struct{})
+	for _, p := range d.pollers {
+		go func() {
+			p.run(ctx)
+			done <- struct{}{}
+		}()
+	}
+	for range d.pollers {
+		<-done
+	}
+	return nil
+}
+
+// InstallCRD server-side applies kudod's Instance CRD and waits until it is established.
+func InstallCRD(ctx context.Context, c client.Client) error {
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	if err := sigsyaml.UnmarshalStrict(deploy.InstanceCRD, crd); err != nil {
+		return fmt.Errorf("read the embedded CRD: %w", err)
+	}
+	u, err := applyObject(crd)
+	if err != nil {
+		return err
+	}
+	u.SetAPIVersion(apiextensionsv1.SchemeGroupVersion.String())
+	u.SetKind("CustomResourceDefinition")
+	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		return fmt.Errorf("install the Instance CRD: %w", err)
+	}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		got := &apiextensionsv1.CustomResourceDefinition{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(crd), got); err != nil {
+			if apierrors.IsNotFound(err) {
+				return false, nil
+			}
+			return false, err
+		}
+		for _, cond := range got.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+// SlogFor bridges the daemon's logr logger to the slog loggers of other packages.
+func SlogFor(log logr.Logger) *slog.Logger { return slog.New(logr.ToSlogHandler(log)) }
+
+// watchReconcileRequests wakes a repository's poller when `kudod reconcile` annotates its
+// status ConfigMap.
+func (d *Daemon) watchReconcileRequests(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("reconcile-requests").
+		For(&corev1.ConfigMap{}).
+		WithOptions(controller.Options{SkipNameValidation: ptrTo(true)}).
+		Complete(reconcileFunc(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+			cm := &corev1.ConfigMap{}
+			if err := mgr.GetClient().Get(ctx, req.NamespacedName, cm); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			if p, ok := d.pollers[cm.Data["repository"]]; ok {
+				p.wakeFor(cm.Annotations[AnnotationReconcileRequest])
+			}
+			return ctrl.Result{}, nil
+		}))
+}
+
+// reconcileFunc adapts a function to reconcile.Reconciler.
+type reconcileFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
+
+func (f reconcileFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return f(ctx, req)
+}
+
+func ptrTo[T any](v T) *T { return &v }

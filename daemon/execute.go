@@ -1,0 +1,379 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/manifests"
+)
+
+// execute runs one plan for an instance from start to end, keeping the Instance's status and
+// the commit's status up to date. It reads top to bottom: package → render → record start →
+// run steps → prune → record the end.
+func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v1alpha1.Instance) {
+	ps := ex.request
+	log := logr.FromContextOrDiscard(ctx)
+	repo := inst.Spec.Source.Repository
+	report := func(state, desc string) {
+		if ps.revision == "" {
+			return
+		}
+		c := instanceContext(inst.Namespace, inst.Name)
+		if ps.trigger == v1alpha1.TriggerSchedule {
+			c += "/" + ps.plan
+		}
+		r.reporter(repo).Report(CommitStatus{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: truncate(desc, 139)})
+	}
+	started := r.now()
+
+	pkg, err := r.store.packageAt(ctx, repo, inst.Spec.Source.Revision, inst.Spec.Source.PackagePath, inst.Spec.PackageDigest)
+	if err != nil {
+		log.Error(err, "package not available; retrying on the next reconcile")
+		report(StateError, "kudod could not read the package: "+err.Error())
+		r.requeueAfter(ctx, inst, 30*time.Second)
+		return
+	}
+	run := &applier.Run{
+		Instance:    inst,
+		Package:     pkg,
+		Plan:        ps.plan,
+		Params:      inst.Spec.Parameters,
+		Children:    r.store.finder(repo, inst.Spec.Source.Revision),
+		Inventory:   applier.NewInventory(inst.Status.Inventory),
+		StepTimeout: r.stepTimeout,
+		Now:         r.now,
+	}
+	if inst.Spec.StepTimeout != nil {
+		run.StepTimeout = inst.Spec.StepTimeout.Duration
+	}
+	ex.run = run
+	plan, ok := pkg.Plans[ps.plan]
+	var tree v1alpha1.PlanStatus
+	if ok {
+		tree = applier.NewPlanStatus(plan, ps.uid, ps.trigger, ps.revision, ps.reasons, started)
+		if prev := planStatus(&inst.Status, ps.plan); ps.resume && prev != nil && prev.UID == ps.uid {
+			tree = *prev.DeepCopy()
+		}
+	}
+	run.Status = &tree
+
+	// Render everything before the first write (SPEC §3).
+	var rp *applier.RenderedPlan
+	if !ok {
+		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
+	} else {
+		rp, err = r.engine.Render(ctx, run)
+	}
+	if err != nil {
+		tree = applier.NewPlanStatus(orEmptyPlan(plan, ps.plan), ps.uid, ps.trigger, ps.revision, ps.reasons, started)
+		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
+		r.recordEnd(ctx, inst, ps, tree, nil, err)
+		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %v", ps.plan, err))
+		return
+	}
+	for _, w := range rp.Warnings {
+		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "APIVersionUpgraded", "RunPlan", "%s", w)
+	}
+
+	if err := r.recordStart(ctx, inst, pkg, ps, tree); err != nil {
+		log.Error(err, "recording the start of the plan")
+		r.requeueAfter(ctx, inst, 5*time.Second)
+		return
+	}
+	report(StatePending, fmt.Sprintf("%s plan IN_PROGRESS", ps.plan))
+	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanStarted", "RunPlan", "plan %s started (%s)", ps.plan, describeTrigger(ps))
+
+	run.Persist = func(ctx context.Context, status v1alpha1.PlanStatus, inventory []v1alpha1.InventoryEntry) error {
+		return r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+			upsertPlan(s, status)
+			s.Inventory = inventory
+			if s.LastPlan != nil && s.LastPlan.UID == status.UID {
+				s.LastPlan.Status = status.Status
+				s.LastPlan.Message = stepMessage(status)
+			}
+		})
+	}
+	err = r.engine.Execute(ctx, run, rp)
+	var super *errSuperseded
+	var aborted *errAborted
+	switch {
+	case err == nil:
+		if perr := r.prune(ctx, inst, pkg, run); perr != nil {
+			log.Error(perr, "prune failed; the objects stay in the inventory and are pruned after the next plan")
+			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
+		}
+		r.recordEnd(ctx, inst, ps, *run.Status, run, nil)
+		steps, total := countSteps(*run.Status)
+		report(StateSuccess, fmt.Sprintf("%s plan COMPLETE (%d/%d steps, %s)", ps.plan, steps, total, r.now().Sub(started).Round(time.Second)))
+		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanFinished", "RunPlan", "plan %s COMPLETE", ps.plan)
+	case applier.IsFatal(err):
+		r.recordEnd(ctx, inst, ps, *run.Status, run, err)
+		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
+		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanFailed", "RunPlan", "plan %s FATAL_ERROR: %v", ps.plan, err)
+	case errors.As(err, &super):
+		status := *run.Status
+		status.Status, status.Message = v1alpha1.StatusFatalError, super.Error()
+		r.recordEnd(ctx, inst, ps, status, run, err)
+		report(StateError, super.Error())
+		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanSuperseded", "RunPlan", "plan %s %s", ps.plan, super.Error())
+	case errors.As(err, &aborted):
+		status := *run.Status
+		status.Status, status.Message = v1alpha1.StatusFatalError, aborted.Error()
+		r.recordEnd(ctx, inst, ps, status, run, err)
+		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %s", ps.plan, aborted.Error()))
+		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanAborted", "RunPlan", "plan %s %s", ps.plan, aborted.Error())
+	case errors.Is(err, errStopped):
+		log.Info("execution stopped; the plan resumes later")
+	default:
+		log.Error(err, "plan interrupted; it resumes on the next reconcile")
+		report(StateError, fmt.Sprintf("kudod could not act: %v", err))
+		r.requeueAfter(ctx, inst, 10*time.Second)
+	}
+}
+
+func orEmptyPlan(p *manifests.Plan, name string) *manifests.Plan {
+	if p != nil {
+		return p
+	}
+	return &manifests.Plan{Name: name}
+}
+
+func describeTrigger(ps planStart) string {
+	switch ps.trigger {
+	case v1alpha1.TriggerGit:
+		return "commit " + short(ps.revision)
+	case v1alpha1.TriggerSchedule:
+		return "schedule " + ps.schedule
+	default:
+		return "manual trigger by " + userOr(ps.user)
+	}
+}
+
+// recordStart writes, in one status update, that the plan runs: active plan, its tree, last
+// plan, the request handled and the conditions. A previous plan still recorded as active (a
+// restart that found a newer request) is recorded as superseded.
+func (r *instanceController) recordStart(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, ps planStart, tree v1alpha1.PlanStatus) error {
+	now := metav1.NewTime(r.now())
+	return r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+		if s.ActivePlan != nil && s.ActivePlan.UID != ps.uid {
+			endPlan(s, s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
+		}
+		start := now
+		if ps.resume && s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
+			start = s.ActivePlan.StartTime
+		}
+		s.ActivePlan = &v1alpha1.ActivePlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Schedule: ps.schedule, StartTime: start}
+		// Every plan of the package appears in the tree, as in KUDO's plan status.
+		for _, name := range pkg.PlanNames() {
+			if planStatus(s, name) == nil {
+				never := applier.NewPlanStatus(pkg.Plans[name], "", "", "", nil, now.Time)
+				never.Status, never.LastUpdated = v1alpha1.StatusNeverRun, nil
+				for i := range never.Phases {
+					never.Phases[i].Status = v1alpha1.StatusNeverRun
+					for j := range never.Phases[i].Steps {
+						never.Phases[i].Steps[j].Status = v1alpha1.StatusNeverRun
+					}
+				}
+				upsertPlan(s, never)
+			}
+		}
+		upsertPlan(s, tree)
+		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
+		markHandled(s, ps)
+		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
+	})
+}
+
+func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
+	switch ps.trigger {
+	case v1alpha1.TriggerGit:
+		if ps.uid != "" && ps.plan != manifests.PlanCleanup {
+			s.HandledPlanRequest = ps.uid
+		}
+	case v1alpha1.TriggerManual:
+		s.HandledTrigger = ps.uid
+	}
+}
+
+// recordEnd writes how a plan ended: its tree, the last plan, the applied state (a git plan
+// that completed), the inventory and the conditions; the instance has no active plan after it.
+func (r *instanceController) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps planStart, tree v1alpha1.PlanStatus, run *applier.Run, planErr error) {
+	now := metav1.NewTime(r.now())
+	err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+		upsertPlan(s, tree)
+		start := now
+		if s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
+			start = s.ActivePlan.StartTime
+			s.ActivePlan = nil
+		}
+		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Message: stepMessage(tree), Trigger: ps.trigger, Revision: ps.revision, StartTime: &start, FinishTime: &now}
+		var super *errSuperseded
+		if errors.As(planErr, &super) {
+			s.LastPlan.SupersededBy = super.by
+		}
+		markHandled(s, ps)
+		if run != nil {
+			s.Inventory = run.Inventory.Entries()
+		}
+		s.ObservedGeneration = inst.Generation
+		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionReconciling)
+		switch {
+		case tree.Status == v1alpha1.StatusComplete:
+			if ps.trigger == v1alpha1.TriggerGit && ps.plan != manifests.PlanCleanup {
+				s.Applied = appliedState(inst, now)
+			}
+			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "PlanComplete", Message: fmt.Sprintf("plan %s COMPLETE", ps.plan), ObservedGeneration: inst.Generation})
+			apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
+		case errors.As(planErr, &super):
+			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanSuperseded", Message: truncate(tree.Message, 1000), ObservedGeneration: inst.Generation})
+		default:
+			msg := truncate(fmt.Sprintf("plan %s FATAL_ERROR: %s", ps.plan, tree.Message), 1000)
+			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
+			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
+		}
+	})
+	if err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "recording the end of the plan")
+		r.requeueAfter(ctx, inst, 5*time.Second)
+	}
+}
+
+// appliedState records what a completed git plan applied; sensitive values are masked.
+func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedState {
+	params := map[string]string{}
+	for k, v := range inst.Spec.Parameters {
+		params[k] = manifests.DisplayValue(k, v)
+	}
+	if len(params) == 0 {
+		params = nil
+	}
+	return &v1alpha1.AppliedState{
+		Revision: inst.Spec.Source.Revision, ShortRevision: short(inst.Spec.Source.Revision),
+		PackagePath: inst.Spec.Source.PackagePath, OperatorVersion: inst.Spec.Operator.Version,
+		AppVersion: inst.Spec.Operator.AppVersion, PackageDigest: inst.Spec.PackageDigest,
+		Parameters: params, Time: &now,
+	}
+}
+
+// prune deletes inventory objects no plan of the package renders any more.
+func (r *instanceController) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run) error {
+	if inst.Spec.Suspend {
+		return nil
+	}
+	keep, err := r.engine.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
+	if err != nil {
+		return err
+	}
+	deleted, err := r.engine.Prune(ctx, inst, run.Inventory, keep)
+	if err != nil {
+		return err
+	}
+	if len(deleted) > 0 {
+		run.Inventory.Remove(deleted...)
+		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "Pruned", "RunPlan", "pruned %d objects no plan renders any more", len(deleted))
+	}
+	return nil
+}
+
+// requeueAfter asks for another reconcile of the instance after d.
+func (r *instanceController) requeueAfter(ctx context.Context, inst *v1alpha1.Instance, d time.Duration) {
+	obj := inst.DeepCopy()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+			r.exited <- eventFor(obj)
+		}
+	}()
+}
+
+// --- status helpers ---
+
+func planStatus(s *v1alpha1.InstanceStatus, name string) *v1alpha1.PlanStatus {
+	for i := range s.Plans {
+		if s.Plans[i].Name == name {
+			return &s.Plans[i]
+		}
+	}
+	return nil
+}
+
+func upsertPlan(s *v1alpha1.InstanceStatus, ps v1alpha1.PlanStatus) {
+	for i := range s.Plans {
+		if s.Plans[i].Name == ps.Name {
+			s.Plans[i] = ps
+			return
+		}
+	}
+	s.Plans = append(s.Plans, ps)
+}
+
+// endPlan marks a recorded plan as ended (used when the daemon finds it ended elsewhere).
+func endPlan(s *v1alpha1.InstanceStatus, uid string, status v1alpha1.ExecutionStatus, msg string, now time.Time) {
+	t := metav1.NewTime(now)
+	for i := range s.Plans {
+		if s.Plans[i].UID == uid {
+			s.Plans[i].Status, s.Plans[i].Message, s.Plans[i].LastUpdated = status, msg, &t
+		}
+	}
+	if s.LastPlan != nil && s.LastPlan.UID == uid {
+		s.LastPlan.Status, s.LastPlan.Message, s.LastPlan.FinishTime = status, msg, &t
+	}
+	if s.ActivePlan != nil && s.ActivePlan.UID == uid {
+		s.ActivePlan = nil
+	}
+}
+
+// stepMessage is the plan's message, or else the message of the step that has one.
+func stepMessage(ps v1alpha1.PlanStatus) string {
+	if ps.Message != "" {
+		return ps.Message
+	}
+	for _, ph := range ps.Phases {
+		for _, st := range ph.Steps {
+			if st.Message != "" {
+				return st.Message
+			}
+		}
+	}
+	return ""
+}
+
+func countSteps(ps v1alpha1.PlanStatus) (complete, total int) {
+	for _, ph := range ps.Phases {
+		for _, st := range ph.Steps {
+			total++
+			if st.Status == v1alpha1.StatusComplete {
+				complete++
+			}
+		}
+	}
+	return complete, total
+}
+
+// failedAt names the step where a plan failed and why, for a commit status description.
+func failedAt(ps v1alpha1.PlanStatus, err error) string {
+	for _, ph := range ps.Phases {
+		for _, st := range ph.Steps {
+			if st.Status == v1alpha1.StatusFatalError {
+				return fmt.Sprintf("step %s: %s", st.Name, st.Message)
+			}
+		}
+	}
+	return err.Error()
+}
+
+func eventFor(obj client.Object) event.GenericEvent { return event.GenericEvent{Object: obj} }

@@ -1,0 +1,392 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/manifests"
+)
+
+// instanceController runs the plans of Instances: the plan git asks for (spec.plan), a manual
+// trigger, a scheduled run, or cleanup when the Instance is deleted. Each plan runs in its own
+// goroutine (an execution); reconciles start, supersede and abort executions and never wait
+// for one.
+type instanceController struct {
+	client      client.Client
+	engine      *applier.Engine
+	store       *packageStore
+	recorder    events.EventRecorder
+	reporters   map[string]StatusReporter
+	stepTimeout time.Duration
+	log         logr.Logger
+	now         func() time.Time
+
+	// ctx outlives reconciles: executions run on it.
+	ctx     context.Context
+	exited  chan event.GenericEvent
+	mu      sync.Mutex
+	running map[types.NamespacedName]*execution
+}
+
+// execution is a plan running for an instance.
+type execution struct {
+	request planStart
+	cancel  context.CancelCauseFunc
+	run     *applier.Run
+	done    chan struct{}
+}
+
+// planStart says which plan to start and why.
+type planStart struct {
+	plan     string
+	uid      string
+	trigger  v1alpha1.Trigger
+	revision string
+	reasons  []string
+	schedule string
+	// replace lets a manual or scheduled plan supersede a running one.
+	replace bool
+	// resume continues the plan recorded in status.activePlan.
+	resume bool
+	user   string
+}
+
+// errSuperseded ends a plan that a newer one replaces.
+type errSuperseded struct{ by string }
+
+func (e *errSuperseded) Error() string { return "superseded by " + e.by }
+
+// errAborted ends a plan by `kudod abort`.
+type errAborted struct{ user string }
+
+func (e *errAborted) Error() string {
+	if e.user == "" {
+		return "aborted"
+	}
+	return "aborted by " + e.user
+}
+
+// errStopped ends an execution without judging the plan (daemon shutdown, lost leadership,
+// Instance deleted): it resumes later.
+var errStopped = errors.New("execution stopped")
+
+func (r *instanceController) reporter(repository string) StatusReporter {
+	if rep, ok := r.reporters[repository]; ok && rep != nil {
+		return rep
+	}
+	return logReporter{log: r.log}
+}
+
+// setup registers the controller with the manager.
+func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
+	r.exited = make(chan event.GenericEvent, 1024)
+	r.running = map[types.NamespacedName]*execution{}
+	if err := mgr.Add(runnableFunc(func(ctx context.Context) error {
+		r.mu.Lock()
+		r.ctx = ctx
+		r.mu.Unlock()
+		<-ctx.Done()
+		r.stopAll()
+		return nil
+	})); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("instance").
+		For(&v1alpha1.Instance{}).
+		WatchesRawSource(source.Channel(r.exited, &handler.EnqueueRequestForObject{})).
+		// Several daemons may share a process (tests, benchmarks): names need not be unique.
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptrTo(true)}).
+		Complete(r)
+}
+
+// runnableFunc adapts a function to manager.Runnable (leader-elected).
+type runnableFunc func(context.Context) error
+
+func (f runnableFunc) Start(ctx context.Context) error { return f(ctx) }
+
+// Reconcile decides what runs for one Instance.
+func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	inst := &v1alpha1.Instance{}
+	if err := r.client.Get(ctx, req.NamespacedName, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.stop(req.NamespacedName, errStopped)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if inst.DeletionTimestamp != nil {
+		return r.finalize(ctx, inst)
+	}
+	if err := r.handleAbort(ctx, inst); err != nil {
+		return ctrl.Result{}, err
+	}
+	want, err := r.wanted(ctx, inst)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.mu.Lock()
+	ex := r.running[req.NamespacedName]
+	r.mu.Unlock()
+	if ex != nil {
+		if want != nil && supersedes(*want, ex.request) {
+			ex.cancel(&errSuperseded{by: describeStart(*want)})
+		} else if want != nil && want.trigger == v1alpha1.TriggerSchedule && want.replace {
+			ex.run.StopAfterStep(&errSuperseded{by: describeStart(*want)})
+		}
+		return ctrl.Result{}, nil // the execution's end enqueues this instance again
+	}
+	if inst.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+	if active := inst.Status.ActivePlan; active != nil {
+		// A plan was running when the daemon stopped: resume it, unless git asks for another.
+		if want == nil || want.trigger != v1alpha1.TriggerGit {
+			want = &planStart{plan: active.Name, uid: active.UID, trigger: active.Trigger, revision: active.Revision, schedule: active.Schedule, resume: true}
+		}
+	}
+	if want != nil {
+		r.start(inst, *want)
+	}
+	return ctrl.Result{}, nil
+}
+
+// wanted returns the plan the Instance asks for, if any: git's request first, then a manual
+// trigger. A manual trigger while a plan runs is skipped unless it says replace.
+func (r *instanceController) wanted(ctx context.Context, inst *v1alpha1.Instance) (*planStart, error) {
+	if req := inst.Spec.Plan; req != nil && req.UID != inst.Status.HandledPlanRequest {
+		return &planStart{plan: req.Name, uid: req.UID, trigger: v1alpha1.TriggerGit, revision: inst.Spec.Source.Revision, reasons: req.Reasons}, nil
+	}
+	raw, ok := inst.Annotations[v1alpha1.AnnotationTrigger]
+	if !ok {
+		return nil, nil
+	}
+	var mt v1alpha1.ManualTrigger
+	if err := json.Unmarshal([]byte(raw), &mt); err != nil || mt.UID == "" || mt.UID == inst.Status.HandledTrigger {
+		return nil, nil
+	}
+	running := r.isRunning(inst)
+	if mt.Plan == manifests.PlanCleanup || (running && !mt.Replace) {
+		reason := "a plan is running (use --replace to replace it)"
+		if mt.Plan == manifests.PlanCleanup {
+			reason = "the cleanup plan runs only when an instance is removed"
+		}
+		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "TriggerSkipped", "RunPlan", "manual trigger of plan %s skipped: %s", mt.Plan, reason)
+		return nil, r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) { s.HandledTrigger = mt.UID })
+	}
+	return &planStart{plan: mt.Plan, uid: mt.UID, trigger: v1alpha1.TriggerManual, revision: inst.Spec.Source.Revision, reasons: []string{"triggered by " + userOr(mt.User)}, replace: mt.Replace, user: mt.User}, nil
+}
+
+func userOr(u string) string {
+	if u == "" {
+		return "a user"
+	}
+	return u
+}
+
+func (r *instanceController) isRunning(inst *v1alpha1.Instance) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.running[client.ObjectKeyFromObject(inst)]
+	return ok || inst.Status.ActivePlan != nil
+}
+
+// supersedes reports whether a wanted plan ends a running one at once: git always does (SPEC
+// §3), a manual trigger with --replace does.
+func supersedes(want, running planStart) bool {
+	if want.uid == running.uid {
+		return false
+	}
+	switch want.trigger {
+	case v1alpha1.TriggerGit:
+		return true
+	case v1alpha1.TriggerManual:
+		return want.replace
+	}
+	return false
+}
+
+func describeStart(s planStart) string {
+	switch s.trigger {
+	case v1alpha1.TriggerGit:
+		return short(s.revision)
+	case v1alpha1.TriggerSchedule:
+		return "schedule " + s.schedule
+	default:
+		return "manual trigger of " + s.plan
+	}
+}
+
+// handleAbort ends the running plan when `kudod abort` asked for it.
+func (r *instanceController) handleAbort(ctx context.Context, inst *v1alpha1.Instance) error {
+	raw, ok := inst.Annotations[v1alpha1.AnnotationAbort]
+	if !ok {
+		return nil
+	}
+	var ar v1alpha1.AbortRequest
+	if err := json.Unmarshal([]byte(raw), &ar); err != nil || ar.UID == "" || ar.UID == inst.Status.HandledAbort {
+		return nil
+	}
+	key := client.ObjectKeyFromObject(inst)
+	r.mu.Lock()
+	ex := r.running[key]
+	r.mu.Unlock()
+	if ex != nil {
+		ex.cancel(&errAborted{user: ar.User})
+		<-ex.done
+	}
+	return r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+		s.HandledAbort = ar.UID
+		if ex == nil && s.ActivePlan != nil {
+			// Recorded as running but not running here (a restart): end it in the status.
+			endPlan(s, s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errAborted{user: ar.User}).Error(), r.now())
+		}
+	})
+}
+
+// start launches an execution.
+func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
+	key := client.ObjectKeyFromObject(inst)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil || r.running[key] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancelCause(logr.NewContext(r.ctx, r.log.WithValues("instance", key.String(), "plan", ps.plan, "trigger", ps.trigger)))
+	ex := &execution{request: ps, cancel: cancel, done: make(chan struct{})}
+	r.running[key] = ex
+	go func() {
+		defer close(ex.done)
+		defer cancel(errStopped)
+		r.execute(ctx, ex, inst.DeepCopy())
+		r.mu.Lock()
+		delete(r.running, key)
+		r.mu.Unlock()
+		r.exited <- event.GenericEvent{Object: inst}
+	}()
+}
+
+// stop ends an instance's execution without judging it (it resumes later).
+func (r *instanceController) stop(key types.NamespacedName, cause error) {
+	r.mu.Lock()
+	ex := r.running[key]
+	r.mu.Unlock()
+	if ex != nil {
+		ex.cancel(cause)
+	}
+}
+
+func (r *instanceController) stopAll() {
+	r.mu.Lock()
+	var all []*execution
+	for _, ex := range r.running {
+		all = append(all, ex)
+	}
+	r.mu.Unlock()
+	for _, ex := range all {
+		ex.cancel(errStopped)
+		<-ex.done
+	}
+}
+
+// finalize cleans up a deleted Instance: its cleanup plan if the package has one, then every
+// object of its inventory, then the finalizer goes.
+func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(inst, v1alpha1.FinalizerCleanup) {
+		return ctrl.Result{}, nil
+	}
+	key := client.ObjectKeyFromObject(inst)
+	r.mu.Lock()
+	ex := r.running[key]
+	r.mu.Unlock()
+	cleanupUID := "cleanup-" + string(inst.UID)
+	if ex != nil {
+		if ex.request.uid != cleanupUID {
+			ex.cancel(&errSuperseded{by: "the instance's removal"})
+		}
+		return ctrl.Result{}, nil
+	}
+	forced := r.abortRequested(inst)
+	pkg, err := r.store.packageAt(ctx, inst.Spec.Source.Repository, inst.Spec.Source.Revision, inst.Spec.Source.PackagePath, inst.Spec.PackageDigest)
+	if err != nil {
+		r.log.Info("package unavailable: deleting the inventory without a cleanup plan", "instance", key.String(), "error", err.Error())
+	}
+	if pkg != nil && pkg.HasPlan(manifests.PlanCleanup) && !inst.Spec.Suspend && !forced {
+		ps := planStatus(&inst.Status, manifests.PlanCleanup)
+		switch {
+		case ps == nil || ps.UID != cleanupUID:
+			r.start(inst, planStart{plan: manifests.PlanCleanup, uid: cleanupUID, trigger: v1alpha1.TriggerGit, revision: removedIn(inst), reasons: []string{"instance removed from git"}})
+			return ctrl.Result{}, nil
+		case ps.Status == v1alpha1.StatusFatalError:
+			// KUDO left such instances stuck; `kudod abort` deletes the objects anyway.
+			return ctrl.Result{}, nil
+		case ps.Status != v1alpha1.StatusComplete:
+			r.start(inst, planStart{plan: manifests.PlanCleanup, uid: cleanupUID, trigger: v1alpha1.TriggerGit, revision: removedIn(inst), resume: true})
+			return ctrl.Result{}, nil
+		}
+	}
+	if !inst.Spec.Suspend {
+		objs, err := applier.NewInventory(inst.Status.Inventory).Objects()
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if _, err := r.engine.DeleteObjects(ctx, inst, objs); err != nil {
+			return ctrl.Result{}, fmt.Errorf("delete objects of %s: %w", key, err)
+		}
+	}
+	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "Deleted", "Reconcile", "instance removed: %d objects deleted", len(inst.Status.Inventory))
+	if sha := removedIn(inst); sha != "" && !inst.Spec.Suspend {
+		r.reporter(inst.Spec.Source.Repository).Report(CommitStatus{Repository: inst.Spec.Source.Repository, SHA: sha, Context: instanceContext(inst.Namespace, inst.Name), State: StateSuccess, Description: truncate(fmt.Sprintf("cleanup COMPLETE: %d objects deleted", len(inst.Status.Inventory)), 139)})
+	}
+	orig := inst.DeepCopy()
+	controllerutil.RemoveFinalizer(inst, v1alpha1.FinalizerCleanup)
+	if err := r.client.Patch(ctx, inst, client.MergeFrom(orig)); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *instanceController) abortRequested(inst *v1alpha1.Instance) bool {
+	raw, ok := inst.Annotations[v1alpha1.AnnotationAbort]
+	if !ok {
+		return false
+	}
+	var ar v1alpha1.AbortRequest
+	return json.Unmarshal([]byte(raw), &ar) == nil && ar.UID != ""
+}
+
+func removedIn(inst *v1alpha1.Instance) string {
+	if sha := inst.Annotations[v1alpha1.AnnotationRemovedIn]; sha != "" {
+		return sha
+	}
+	return inst.Spec.Source.Revision
+}
+
+// patchStatus changes an Instance's status with a merge patch of just what changed.
+func (r *instanceController) patchStatus(ctx context.Context, inst *v1alpha1.Instance, mutate func(*v1alpha1.InstanceStatus)) error {
+	orig := inst.DeepCopy()
+	mutate(&inst.Status)
+	if err := r.client.Status().Patch(ctx, inst, client.MergeFrom(orig)); err != nil {
+		return fmt.Errorf("update status of %s/%s: %w", inst.Namespace, inst.Name, err)
+	}
+	return nil
+}
