@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // schedules name IANA time zones; images may lack a zone database
 
 	"github.com/kudod-dev/kudod/cmd/kudod/app"
 )

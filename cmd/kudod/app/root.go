@@ -50,6 +50,8 @@ func NewRootCommand(s streams) *cobra.Command {
 	})
 	root.AddCommand(
 		newVersionCommand(s),
+		newRunCommand(s),
+		newPlanCommand(s),
 		newStatusCommand(s),
 		newTriggerCommand(s),
 		newAbortCommand(s),

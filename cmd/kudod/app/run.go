@@ -1,0 +1,150 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/daemon"
+	"github.com/kudod-dev/kudod/sources"
+)
+
+// runOptions are `kudod run`'s flags (SPEC §7 defaults).
+type runOptions struct {
+	configFile      string
+	metricsAddr     string
+	probeAddr       string
+	webhookAddr     string
+	leaderElect     bool
+	leaderNamespace string
+	stepTimeout     time.Duration
+	concurrent      int
+	installCRDs     bool
+	cacheDir        string
+	qps             float32
+	burst           int
+	logLevel        string
+	logFormat       string
+}
+
+func newRunCommand(s streams) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run --config kudod.yaml",
+		Short: "Run the daemon: follow the configured repositories and run their plans",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(s, o.logLevel, o.logFormat)
+			if err != nil {
+				return exitCode(2, err)
+			}
+			ctrl.SetLogger(log)
+			klog.SetLogger(log)
+			cfg, err := config.Load(o.configFile)
+			if err != nil {
+				return exitCode(2, err)
+			}
+			rest, err := clusterConfig(cfg.Cluster.Kubeconfig)
+			if err != nil {
+				return exitCode(2, err)
+			}
+			rest.QPS, rest.Burst = o.qps, o.burst
+			opts := daemon.Options{
+				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr,
+				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
+				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
+				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
+			}
+			for _, r := range cfg.Repositories {
+				so := r.SourceOptions(o.cacheDir)
+				so.Logger = daemon.SlogFor(log.WithName("git"))
+				src, err := sources.New(so)
+				if err != nil {
+					return exitCode(2, err)
+				}
+				opts.Repositories = append(opts.Repositories, daemon.Repository{
+					Name: r.Name, Source: src, Interval: r.Interval, Path: r.Path, Prune: r.Prune,
+					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(),
+				})
+			}
+			d, err := daemon.New(opts)
+			if err != nil {
+				return err
+			}
+			log.Info("kudod starting", "version", version, "repositories", len(opts.Repositories), "leaderElection", o.leaderElect)
+			return d.Start(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configFile, "config", "kudod.yaml", "the daemon's configuration file")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "where Prometheus metrics are served (0 disables)")
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "where /healthz and /readyz are served (0 disables)")
+	f.StringVar(&o.webhookAddr, "webhook-bind-address", ":9292", "where forge webhooks are received (POST /hooks/<repository>; 0 disables)")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one active replica with a Lease")
+	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "kudod-system", "the daemon's namespace: its Lease and repository status (created if missing)")
+	f.DurationVar(&o.stepTimeout, "step-timeout", 10*time.Minute, "how long a step may take unless an instance sets spec.stepTimeout")
+	f.IntVar(&o.concurrent, "concurrent", 4, "Instance reconciles at once (steps writing at once: 4x this)")
+	f.BoolVar(&o.installCRDs, "install-crds", true, "install or update the Instance CRD at start")
+	f.StringVar(&o.cacheDir, "cache-dir", filepath.Join(os.TempDir(), "kudod"), "where git clones are cached")
+	f.Float32Var(&o.qps, "kube-api-qps", 200, "requests per second to the API server")
+	f.IntVar(&o.burst, "kube-api-burst", 400, "request burst to the API server")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
+	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
+	return cmd
+}
+
+// clusterConfig reads the cluster connection: the configured kubeconfig, else in-cluster,
+// else $KUBECONFIG and ~/.kube/config.
+func clusterConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	if cfg, err := rest.InClusterConfig(); err == nil {
+		return cfg, nil
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no cluster: not in a cluster and no kubeconfig: %w", err)
+	}
+	return cfg, nil
+}
+
+// newLogger returns a structured logger writing to stderr.
+func newLogger(s streams, level, format string) (logr.Logger, error) {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "info":
+		l = slog.LevelInfo
+	case "error":
+		l = slog.LevelError
+	default:
+		return logr.Logger{}, fmt.Errorf("unknown --log-level %q (debug, info, error)", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	var h slog.Handler
+	switch format {
+	case "json":
+		h = slog.NewJSONHandler(s.Err, opts)
+	case "text":
+		h = slog.NewTextHandler(s.Err, opts)
+	default:
+		return logr.Logger{}, fmt.Errorf("unknown --log-format %q (json, text)", format)
+	}
+	return logr.FromSlogHandler(h), nil
+}
