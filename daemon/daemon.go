@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -68,9 +70,8 @@ type Options struct {
 // Daemon is a configured kudod.
 type Daemon struct {
 	opts    Options
-	mgr     ctrl.Manager
 	pollers map[string]*poller
-	ctrl    *instanceController
+	store   *packageStore
 }
 
 // Scheme returns the scheme of every type the daemon reads and writes.
@@ -84,7 +85,7 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// New builds the daemon; nothing runs until Start.
+// New checks the options and prepares the daemon; it touches no cluster until Start.
 func New(opts Options) (*Daemon, error) {
 	if opts.StepTimeout <= 0 {
 		opts.StepTimeout = 10 * time.Minute
@@ -101,18 +102,70 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Config == nil {
+		return nil, errors.New("no cluster configuration")
+	}
+	d := &Daemon{opts: opts, pollers: map[string]*poller{}, store: newPackageStore()}
+	for _, repo := range opts.Repositories {
+		if _, dup := d.pollers[repo.Name]; dup {
+			return nil, fmt.Errorf("repository %q is configured twice", repo.Name)
+		}
+		d.store.addSource(repo.Name, repo.Source, repo.Path)
+		d.pollers[repo.Name] = newPoller(repo, d.store, opts.LeaderElectionNamespace, opts.Logger.WithName("poller"))
+	}
+	return d, nil
+}
+
+// Start installs the CRD (when asked) and the daemon's namespace, then runs the manager (the
+// pollers, the Instance controller) until ctx ends.
+func (d *Daemon) Start(ctx context.Context) error {
+	opts := d.opts
 	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	direct, err := client.New(opts.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	if opts.InstallCRDs {
+		if err := InstallCRD(ctx, direct); err != nil {
+			return err
+		}
+	}
+	// The daemon's namespace holds the lease and the repositories' status, also out of cluster.
+	if err := ensureNamespace(ctx, direct, opts.LeaderElectionNamespace); err != nil {
+		return fmt.Errorf("the daemon's namespace: %w", err)
+	}
+	mgr, err := d.manager(scheme)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// manager builds the controller-runtime manager and everything that runs in it.
+func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
+	opts := d.opts
+	sourceStatus, err := labels.Parse(LabelSourceStatus + "=true")
 	if err != nil {
 		return nil, err
 	}
-	sourceStatus, err := labels.Parse(LabelSourceStatus + "=true")
+	// A daemon sees only the Instances of its own repositories: several daemons, each with a
+	// kudod.yaml listing some repositories, shard a cluster between them.
+	var names []string
+	for _, r := range opts.Repositories {
+		names = append(names, r.Name)
+	}
+	ownRepos, err := repositorySelector(names)
 	if err != nil {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
 		Scheme: scheme,
-		// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&v1alpha1.Instance{}: {Label: ownRepos},
+			// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
 			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
 		}},
 		Logger:                        opts.Logger,
@@ -140,20 +193,17 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
-	store := newPackageStore()
 	recorder := mgr.GetEventRecorder("kudod")
-	d := &Daemon{opts: opts, mgr: mgr, pollers: map[string]*poller{}}
 	reporters := map[string]StatusReporter{}
-	for _, repo := range opts.Repositories {
-		store.addSource(repo.Name, repo.Source, repo.Path)
-		reporters[repo.Name] = repo.Reporter
-		d.pollers[repo.Name] = newPoller(repo, c, store, recorder, opts.LeaderElectionNamespace, opts.Logger.WithName("poller"))
+	for _, p := range d.pollers {
+		p.attach(c, recorder)
+		reporters[p.repo.Name] = p.repo.Reporter
 	}
-	d.ctrl = &instanceController{
-		client: c, engine: engine, store: store, recorder: recorder, reporters: reporters,
+	ic := &instanceController{
+		client: c, engine: engine, store: d.store, recorder: recorder, reporters: reporters,
 		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
 	}
-	if err := d.ctrl.setup(mgr, opts.Concurrent); err != nil {
+	if err := ic.setup(mgr, opts.Concurrent); err != nil {
 		return nil, fmt.Errorf("set up the instance controller: %w", err)
 	}
 	if err := mgr.Add(runnableFunc(d.runPollers)); err != nil {
@@ -162,25 +212,7 @@ func New(opts Options) (*Daemon, error) {
 	if err := d.watchReconcileRequests(mgr); err != nil {
 		return nil, err
 	}
-	return d, nil
-}
-
-// Start installs the CRD and the lease namespace if asked, then runs until ctx ends.
-func (d *Daemon) Start(ctx context.Context) error {
-	direct, err := client.New(d.opts.Config, client.Options{Scheme: d.mgr.GetScheme()})
-	if err != nil {
-		return err
-	}
-	if d.opts.InstallCRDs {
-		if err := InstallCRD(ctx, direct); err != nil {
-			return err
-		}
-	}
-	// The daemon's namespace holds the lease and the repositories' status, also out of cluster.
-	if err := ensureNamespace(ctx, direct, d.opts.LeaderElectionNamespace); err != nil {
-		return fmt.Errorf("the daemon's namespace: %w", err)
-	}
-	return d.mgr.Start(ctx)
+	return mgr, nil
 }
 
 // Wake asks a repository's poller to poll now; false if there is no such repository.
@@ -268,3 +300,15 @@ func (f reconcileFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// repositorySelector selects the Instances of the named repositories.
+func repositorySelector(names []string) (labels.Selector, error) {
+	if len(names) == 0 {
+		return labels.Nothing(), nil
+	}
+	req, err := labels.NewRequirement(v1alpha1.LabelRepository, selection.In, names)
+	if err != nil {
+		return nil, fmt.Errorf("repository names: %w", err)
+	}
+	return labels.NewSelector().Add(*req), nil
+}

@@ -79,6 +79,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		tree = applier.NewPlanStatus(orEmptyPlan(plan, ps.plan), ps.uid, ps.trigger, ps.revision, ps.reasons, started)
 		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
 		r.recordEnd(ctx, inst, ps, tree, nil, err)
+		ex.ended = true
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %v", ps.plan, err))
 		return
 	}
@@ -105,6 +106,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		})
 	}
 	err = r.engine.Execute(ctx, run, rp)
+	ex.ended = err == nil || applier.IsFatal(err) || errors.As(err, new(*errSuperseded)) || errors.As(err, new(*errAborted))
 	var super *errSuperseded
 	var aborted *errAborted
 	switch {

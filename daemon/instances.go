@@ -45,6 +45,10 @@ type instanceController struct {
 	exited  chan event.GenericEvent
 	mu      sync.Mutex
 	running map[types.NamespacedName]*execution
+	// ended is the UID of the last plan each instance's execution ended here: the reconcile
+	// that follows an execution may read a cached Instance that does not show the end yet,
+	// and must not start or resume that plan again.
+	ended map[types.NamespacedName]string
 }
 
 // execution is a plan running for an instance.
@@ -53,6 +57,9 @@ type execution struct {
 	cancel  context.CancelCauseFunc
 	run     *applier.Run
 	done    chan struct{}
+	// ended is set when the plan ended (complete, failed, superseded, aborted) rather than
+	// stopping to resume later.
+	ended bool
 }
 
 // planStart says which plan to start and why.
@@ -100,6 +107,7 @@ func (r *instanceController) reporter(repository string) StatusReporter {
 func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
 	r.exited = make(chan event.GenericEvent, 1024)
 	r.running = map[types.NamespacedName]*execution{}
+	r.ended = map[types.NamespacedName]string{}
 	if err := mgr.Add(runnableFunc(func(ctx context.Context) error {
 		r.mu.Lock()
 		r.ctx = ctx
@@ -155,10 +163,16 @@ func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 		return ctrl.Result{}, nil // the execution's end enqueues this instance again
 	}
+	r.mu.Lock()
+	ended := r.ended[req.NamespacedName]
+	r.mu.Unlock()
+	if want != nil && want.uid == ended {
+		want = nil
+	}
 	if inst.Spec.Suspend {
 		return ctrl.Result{}, nil
 	}
-	if active := inst.Status.ActivePlan; active != nil {
+	if active := inst.Status.ActivePlan; active != nil && active.UID != ended {
 		// A plan was running when the daemon stopped: resume it, unless git asks for another.
 		if want == nil || want.trigger != v1alpha1.TriggerGit {
 			want = &planStart{plan: active.Name, uid: active.UID, trigger: active.Trigger, revision: active.Revision, schedule: active.Schedule, resume: true}
@@ -280,6 +294,9 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 		r.execute(ctx, ex, inst.DeepCopy())
 		r.mu.Lock()
 		delete(r.running, key)
+		if ex.ended {
+			r.ended[key] = ps.uid
+		}
 		r.mu.Unlock()
 		r.exited <- event.GenericEvent{Object: inst}
 	}()

@@ -79,11 +79,16 @@ type pollRecord struct {
 	err      error
 }
 
-func newPoller(repo Repository, c client.Client, store *packageStore, recorder events.EventRecorder, statusNamespace string, log logr.Logger) *poller {
+func newPoller(repo Repository, store *packageStore, statusNamespace string, log logr.Logger) *poller {
 	if repo.Reporter == nil {
 		repo.Reporter = logReporter{log: log}
 	}
-	return &poller{repo: repo, client: c, store: store, recorder: recorder, statusNS: statusNamespace, describeURL: repo.URL, describeRef: repo.Ref, log: log.WithValues("repository", repo.Name), wake: make(chan struct{}, 1), namespaces: map[string]bool{}}
+	return &poller{repo: repo, store: store, statusNS: statusNamespace, describeURL: repo.URL, describeRef: repo.Ref, log: log.WithValues("repository", repo.Name), wake: make(chan struct{}, 1), namespaces: map[string]bool{}}
+}
+
+// attach gives the poller the cluster once the manager exists.
+func (p *poller) attach(c client.Client, recorder events.EventRecorder) {
+	p.client, p.recorder = c, recorder
 }
 
 // wakeFor wakes the poller for a `kudod reconcile` request it has not handled yet.
