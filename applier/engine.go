@@ -12,6 +12,7 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -95,13 +96,17 @@ type Run struct {
 	Inventory Inventory
 	// StepTimeout overrides the engine's step timeout.
 	StepTimeout time.Duration
-	// Persist records progress; it is called after every step transition, never concurrently.
+	// Persist records progress: before each step starts (with everything done so far) and
+	// when a step hits a transient error; never concurrently. How the plan ended is the
+	// caller's to record.
 	Persist func(ctx context.Context, status v1alpha1.PlanStatus, inventory []v1alpha1.InventoryEntry) error
 	// Now is the clock (tests).
 	Now func() time.Time
 
 	mu      sync.Mutex
 	persist sync.Mutex
+	// saved is what was persisted last; an unchanged state is not written again.
+	saved *persisted
 	// stop, once set, ends the run before its next step starts (a Replace schedule waits for
 	// the running step, SPEC §5).
 	stop atomic.Pointer[error]
@@ -195,12 +200,8 @@ func (e *Engine) Execute(ctx context.Context, run *Run, rp *RenderedPlan) error 
 		run.setPlan(v1alpha1.StatusComplete, "")
 	case IsFatal(err):
 		run.setPlan(v1alpha1.StatusFatalError, err.Error())
-	default:
-		return err
 	}
-	if perr := run.save(context.WithoutCancel(ctx)); perr != nil && err == nil {
-		return perr
-	}
+	// The caller records how the plan ended, with the final tree, in one write.
 	return err
 }
 
@@ -266,6 +267,13 @@ func (e *Engine) runStep(ctx context.Context, run *Run, rp *RenderedPlan, ph *ma
 	}
 	log := logr.FromContextOrDiscard(ctx).WithValues("plan", run.Plan, "phase", ph.Name, "step", st.Name)
 	run.setStep(pi, si, v1alpha1.StatusInProgress, "")
+	// Progress is persisted before each step does anything: this write also carries the
+	// completion of the step before, so a serial plan costs one write per step. A step that
+	// completed but was not persisted yet runs again after a restart, which is harmless:
+	// applying is idempotent and its objects are already healthy.
+	if err := run.save(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
 	stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errStepTimeout)
 	defer cancel()
 	x := &stepExecution{engine: e, run: run, step: rs, log: log}
@@ -274,7 +282,7 @@ func (e *Engine) runStep(ctx context.Context, run *Run, rp *RenderedPlan, ph *ma
 		err := x.once(stepCtx)
 		if err == nil {
 			run.setStep(pi, si, v1alpha1.StatusComplete, "")
-			return run.save(context.WithoutCancel(ctx))
+			return nil
 		}
 		if ctx.Err() != nil {
 			// Superseded or aborted: not this step's failure.
@@ -474,7 +482,13 @@ func (run *Run) removeInventory(objs ...*unstructured.Unstructured) {
 	run.Inventory.Remove(objs...)
 }
 
-// save persists a snapshot of the status and inventory; saves are serialised.
+type persisted struct {
+	status    v1alpha1.PlanStatus
+	inventory []v1alpha1.InventoryEntry
+}
+
+// save persists a snapshot of the status and inventory unless it is what was persisted
+// last; saves are serialised.
 func (run *Run) save(ctx context.Context) error {
 	if run.Persist == nil {
 		return nil
@@ -482,12 +496,15 @@ func (run *Run) save(ctx context.Context) error {
 	run.persist.Lock()
 	defer run.persist.Unlock()
 	run.mu.Lock()
-	status := *run.Status.DeepCopy()
-	inv := run.Inventory.Entries()
+	snap := &persisted{status: *run.Status.DeepCopy(), inventory: run.Inventory.Entries()}
 	run.mu.Unlock()
-	if err := run.Persist(ctx, status, inv); err != nil {
+	if run.saved != nil && equality.Semantic.DeepEqual(run.saved.status, snap.status) && equality.Semantic.DeepEqual(run.saved.inventory, snap.inventory) {
+		return nil
+	}
+	if err := run.Persist(ctx, snap.status, snap.inventory); err != nil {
 		return fmt.Errorf("persist progress of plan %s: %w", run.Plan, err)
 	}
+	run.saved = snap
 	return nil
 }
 

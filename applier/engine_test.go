@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -194,10 +195,19 @@ func TestWaitingStepIsInterruptedAtOnce(t *testing.T) {
 	pkg := pkgFromFiles(t, twoStepsAndPause, valueParam, map[string]string{"first.yaml": configMap("first"), "second.yaml": configMap("second")})
 	inst := e.instance(t, "interrupt", pkg)
 	r := run(inst, pkg, "deploy", nil)
+	var mu sync.Mutex
 	var persisted []v1alpha1.PlanStatus
 	r.Persist = func(_ context.Context, s v1alpha1.PlanStatus, _ []v1alpha1.InventoryEntry) error {
+		mu.Lock()
+		defer mu.Unlock()
 		persisted = append(persisted, s)
 		return nil
+	}
+	pausing := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := len(persisted)
+		return n > 0 && persisted[n-1].Phases[0].Steps[0].Status == v1alpha1.StatusComplete && persisted[n-1].Phases[0].Steps[1].Status == v1alpha1.StatusInProgress
 	}
 	rp, err := e.engine.Render(context.Background(), r)
 	if err != nil {
@@ -206,9 +216,9 @@ func TestWaitingStepIsInterruptedAtOnce(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan error)
 	go func() { done <- e.engine.Execute(ctx, r, rp) }()
-	// Wait until the first step is recorded complete: the plan then sits in the pause.
+	// Wait until the first step is recorded complete and the pause in progress.
 	deadline := time.Now().Add(30 * time.Second)
-	for !e.exists(t, "first") || len(persisted) == 0 {
+	for !pausing() {
 		if time.Now().After(deadline) {
 			t.Fatal("the first step never completed")
 		}
@@ -226,8 +236,8 @@ func TestWaitingStepIsInterruptedAtOnce(t *testing.T) {
 	if e.exists(t, "second") {
 		t.Fatal("a step after the interrupted one ran")
 	}
-	if got := persisted[0].Phases[0].Steps[0].Status; got != v1alpha1.StatusComplete {
-		t.Fatalf("first persisted step status %s", got)
+	if got := persisted[0].Phases[0].Steps[0].Status; got != v1alpha1.StatusInProgress {
+		t.Fatalf("the first step was not recorded in progress before it ran: %s", got)
 	}
 }
 

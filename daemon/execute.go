@@ -87,16 +87,17 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "APIVersionUpgraded", "RunPlan", "%s", w)
 	}
 
-	if err := r.recordStart(ctx, inst, pkg, ps, tree); err != nil {
-		log.Error(err, "recording the start of the plan")
-		r.requeueAfter(ctx, inst, 5*time.Second)
-		return
-	}
 	report(StatePending, fmt.Sprintf("%s plan IN_PROGRESS", ps.plan))
 	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanStarted", "RunPlan", "plan %s started (%s)", ps.plan, describeTrigger(ps))
 
+	// The first progress write (before the first step does anything) also records that the
+	// plan started: one write instead of two, which matters with a thousand instances.
+	recorded := false
 	run.Persist = func(ctx context.Context, status v1alpha1.PlanStatus, inventory []v1alpha1.InventoryEntry) error {
-		return r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+		err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+			if !recorded {
+				markStarted(s, inst, pkg, ps, r.now())
+			}
 			upsertPlan(s, status)
 			s.Inventory = inventory
 			if s.LastPlan != nil && s.LastPlan.UID == status.UID {
@@ -104,6 +105,10 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 				s.LastPlan.Message = stepMessage(status)
 			}
 		})
+		if err == nil {
+			recorded = true
+		}
+		return err
 	}
 	err = r.engine.Execute(ctx, run, rp)
 	ex.ended = err == nil || applier.IsFatal(err) || errors.As(err, new(*errSuperseded)) || errors.As(err, new(*errAborted))
@@ -124,14 +129,12 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanFailed", "RunPlan", "plan %s FATAL_ERROR: %v", ps.plan, err)
 	case errors.As(err, &super):
-		status := *run.Status
-		status.Status, status.Message = v1alpha1.StatusFatalError, super.Error()
+		status := interrupted(*run.Status, super.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
 		report(StateError, super.Error())
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanSuperseded", "RunPlan", "plan %s %s", ps.plan, super.Error())
 	case errors.As(err, &aborted):
-		status := *run.Status
-		status.Status, status.Message = v1alpha1.StatusFatalError, aborted.Error()
+		status := interrupted(*run.Status, aborted.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %s", ps.plan, aborted.Error()))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanAborted", "RunPlan", "plan %s %s", ps.plan, aborted.Error())
@@ -162,12 +165,12 @@ func describeTrigger(ps planStart) string {
 	}
 }
 
-// recordStart writes, in one status update, that the plan runs: active plan, its tree, last
-// plan, the request handled and the conditions. A previous plan still recorded as active (a
-// restart that found a newer request) is recorded as superseded.
-func (r *instanceController) recordStart(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, ps planStart, tree v1alpha1.PlanStatus) error {
-	now := metav1.NewTime(r.now())
-	return r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
+// markStarted records in a status that the plan runs: active plan, last plan, the request
+// handled, the conditions, and every plan of the package in the tree. A previous plan still
+// recorded as active (a restart that found a newer request) is recorded as superseded.
+func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manifests.Package, ps planStart, at time.Time) {
+	now := metav1.NewTime(at)
+	{
 		if s.ActivePlan != nil && s.ActivePlan.UID != ps.uid {
 			endPlan(s, s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
 		}
@@ -190,13 +193,12 @@ func (r *instanceController) recordStart(ctx context.Context, inst *v1alpha1.Ins
 				upsertPlan(s, never)
 			}
 		}
-		upsertPlan(s, tree)
-		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
+		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
 		markHandled(s, ps)
 		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
-	})
+	}
 }
 
 func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
@@ -303,6 +305,26 @@ func (r *instanceController) requeueAfter(ctx context.Context, inst *v1alpha1.In
 }
 
 // --- status helpers ---
+
+// interrupted ends a plan's tree that a newer plan or an abort stopped: the plan, and each
+// phase and step that was still running, FATAL_ERROR with why; steps never reached stay PENDING.
+func interrupted(ps v1alpha1.PlanStatus, why string) v1alpha1.PlanStatus {
+	ps = *ps.DeepCopy()
+	ps.Status, ps.Message = v1alpha1.StatusFatalError, why
+	for i := range ps.Phases {
+		ph := &ps.Phases[i]
+		if ph.Status.IsRunning() && ph.Status != v1alpha1.StatusPending {
+			ph.Status, ph.Message = v1alpha1.StatusFatalError, why
+		}
+		for j := range ph.Steps {
+			st := &ph.Steps[j]
+			if st.Status.IsRunning() && st.Status != v1alpha1.StatusPending {
+				st.Status, st.Message = v1alpha1.StatusFatalError, why
+			}
+		}
+	}
+	return ps
+}
 
 func planStatus(s *v1alpha1.InstanceStatus, name string) *v1alpha1.PlanStatus {
 	for i := range s.Plans {

@@ -5,9 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,25 +125,6 @@ func (r *gitRepo) addOperator(name, version string) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-}
-
-// serveHTTP serves the repository over HTTP with git http-backend; stop ends the server.
-func (r *gitRepo) serveHTTP(t *testing.T) (url string, stop func()) {
-	t.Helper()
-	bare := filepath.Join(t.TempDir(), "repo.git")
-	if out, err := exec.Command("git", "clone", "-q", "--bare", r.dir, bare).CombinedOutput(); err != nil {
-		t.Fatalf("git clone --bare: %v: %s", err, out)
-	}
-	r.git("remote", "add", "served", bare)
-	h := &cgi.Handler{
-		Path: "/usr/lib/git-core/git-http-backend",
-		Env:  []string{"GIT_PROJECT_ROOT=" + filepath.Dir(bare), "GIT_HTTP_EXPORT_ALL=1"},
-	}
-	srv := httptest.NewServer(h)
-	var once sync.Once
-	stop = func() { once.Do(srv.Close) }
-	t.Cleanup(stop)
-	return srv.URL + "/repo.git", stop
 }
 
 // push pushes main to the served copy.
@@ -356,4 +334,3 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-var _ = http.StatusOK
