@@ -333,4 +333,3 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 	}
 	return out.String(), errb.String(), code
 }
-
