@@ -13,7 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kudod-dev/kudod/cmd/kudod/app.version=$(VERSION)
 GO_TEST_FLAGS ?=
 
-.PHONY: all build test unit lint control-plane cluster gitea test-deps generate bench demo clean-cache
+.PHONY: all build test unit lint control-plane cluster gitea test-deps generate bench demo demo-down
 
 all: build
 
@@ -66,3 +66,11 @@ $(CONTROLLER_GEN):
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=deploy/crd
+
+## demo: a simulated cluster, a git repository from examples/ and kudod reconciling it.
+demo: build cluster
+	hack/demo.sh up
+
+## demo-down: stop the demo.
+demo-down:
+	hack/demo.sh down
