@@ -89,8 +89,21 @@ func (l *statusLog) last(sha, context string) (CommitStatus, bool) {
 	return CommitStatus{}, false
 }
 
+// startStoppableDaemon runs a daemon and returns a function that stops it (also at the end).
+func startStoppableDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) func() {
+	t.Helper()
+	_, _, stop := runDaemon(t, c, repo, tune)
+	return stop
+}
+
 // startDaemon runs a daemon following repo on the shared API server until the test ends.
 func startDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog) {
+	t.Helper()
+	d, statuses, _ := runDaemon(t, c, repo, tune)
+	return d, statuses
+}
+
+func runDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog, func()) {
 	t.Helper()
 	src, err := sources.New(sources.Options{Name: "platform", URL: "file://" + repo.dir, Ref: sources.Ref{Branch: "main"}, CacheDir: t.TempDir()})
 	if err != nil {
@@ -114,13 +127,17 @@ func startDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Opt
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-	})
-	return d, statuses
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("daemon: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return d, statuses, stop
 }
 
 // eventually polls cond until it holds or the deadline passes.

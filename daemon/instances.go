@@ -154,34 +154,50 @@ func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	r.mu.Lock()
 	ex := r.running[req.NamespacedName]
-	r.mu.Unlock()
-	if ex != nil {
-		if want != nil && supersedes(*want, ex.request) {
-			ex.cancel(&errSuperseded{by: describeStart(*want)})
-		} else if want != nil && want.trigger == v1alpha1.TriggerSchedule && want.replace {
-			ex.run.StopAfterStep(&errSuperseded{by: describeStart(*want)})
-		}
-		return ctrl.Result{}, nil // the execution's end enqueues this instance again
-	}
-	r.mu.Lock()
 	ended := r.ended[req.NamespacedName]
 	r.mu.Unlock()
 	if want != nil && want.uid == ended {
 		want = nil
 	}
-	if inst.Spec.Suspend {
-		return ctrl.Result{}, nil
+	active := inst.Status.ActivePlan
+	if active != nil && active.UID == ended {
+		active = nil // the cache has not seen the end yet
 	}
-	if active := inst.Status.ActivePlan; active != nil && active.UID != ended {
-		// A plan was running when the daemon stopped: resume it, unless git asks for another.
-		if want == nil || want.trigger != v1alpha1.TriggerGit {
-			want = &planStart{plan: active.Name, uid: active.UID, trigger: active.Trigger, revision: active.Revision, schedule: active.Schedule, resume: true}
+	runningPlan := ""
+	switch {
+	case ex != nil:
+		runningPlan = ex.request.plan
+		if want != nil && supersedes(*want, ex.request) {
+			ex.cancel(&errSuperseded{by: describeStart(*want)})
+			return ctrl.Result{}, nil // the execution's end enqueues this instance again
 		}
+	case active != nil:
+		runningPlan = active.Name
 	}
-	if want != nil {
+	sched, err := r.reconcileSchedules(ctx, inst, runningPlan)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	result := ctrl.Result{RequeueAfter: sched.requeue}
+	if ex != nil {
+		if sched.replace && ex.run != nil {
+			ex.run.StopAfterStep(&errSuperseded{by: "a Replace schedule"})
+		}
+		return result, nil
+	}
+	if inst.Spec.Suspend {
+		return result, nil
+	}
+	switch {
+	case active != nil && (want == nil || want.trigger != v1alpha1.TriggerGit):
+		// A plan was running when the daemon stopped: resume it, unless git asks for another.
+		r.start(inst, planStart{plan: active.Name, uid: active.UID, trigger: active.Trigger, revision: active.Revision, schedule: active.Schedule, resume: true})
+	case want != nil:
 		r.start(inst, *want)
+	case sched.start != nil:
+		r.start(inst, *sched.start)
 	}
-	return ctrl.Result{}, nil
+	return result, nil
 }
 
 // wanted returns the plan the Instance asks for, if any: git's request first, then a manual

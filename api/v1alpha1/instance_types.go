@@ -329,6 +329,14 @@ type InventoryEntry struct {
 // ScheduleStatus reports a schedule's runs.
 type ScheduleStatus struct {
 	Name string `json:"name"`
+	// Cron and TimeZone are the schedule as last seen: an edit in git restarts its clock.
+	// +optional
+	Cron string `json:"cron,omitempty"`
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+	// Since is when the schedule, as it is now, was first seen: runs are due after it.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
 	// LastScheduleTime is the last scheduled time handled (run or skipped); it is never run twice.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
