@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -28,12 +31,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/deploy"
+	"github.com/kudod-dev/kudod/forge"
 )
 
 // Options configure the daemon (SPEC §7 flags and configuration).
@@ -61,6 +67,13 @@ type Options struct {
 	Concurrent int
 	// AllowClusterScoped lets packages create cluster-scoped objects.
 	AllowClusterScoped bool
+	// Reporter posts commit statuses (nil: the log). A reporter with a Start method runs with
+	// the manager (forge.Reporter's queue).
+	Reporter StatusReporter
+	// WebhookAddr serves POST /hooks/<repository> ("" or "0" disables).
+	WebhookAddr string
+	// WebhookSecretFiles maps repository names to their webhook secrets.
+	WebhookSecretFiles map[string]string
 	// Logger logs everything (structured).
 	Logger logr.Logger
 	// Now is the clock (tests).
@@ -194,13 +207,20 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
 	recorder := mgr.GetEventRecorder("kudod")
-	reporters := map[string]StatusReporter{}
+	reporter := opts.Reporter
+	if reporter == nil {
+		reporter = logReporter{log: opts.Logger.WithName("status")}
+	}
+	if r, ok := reporter.(manager.Runnable); ok {
+		if err := mgr.Add(nonLeader{r}); err != nil {
+			return nil, err
+		}
+	}
 	for _, p := range d.pollers {
-		p.attach(c, recorder)
-		reporters[p.repo.Name] = p.repo.Reporter
+		p.attach(c, recorder, reporter)
 	}
 	ic := &instanceController{
-		client: c, engine: engine, store: d.store, recorder: recorder, reporters: reporters,
+		client: c, engine: engine, store: d.store, recorder: recorder, reporter: reporter,
 		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
 	}
 	if err := ic.setup(mgr, opts.Concurrent); err != nil {
@@ -212,7 +232,71 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	if err := d.watchReconcileRequests(mgr); err != nil {
 		return nil, err
 	}
+	if err := d.serveWebhooks(mgr); err != nil {
+		return nil, err
+	}
 	return mgr, nil
+}
+
+// nonLeader runs a runnable on every replica, leader or not.
+type nonLeader struct{ manager.Runnable }
+
+func (nonLeader) NeedLeaderElection() bool { return false }
+
+// serveWebhooks receives forge webhooks on every replica. The leader polls at once; another
+// replica passes the request on through the API server, as `kudod reconcile` does, so a
+// delivery that lands on a standby is not lost.
+func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
+	if d.opts.WebhookAddr == "" || d.opts.WebhookAddr == "0" {
+		return nil
+	}
+	elected := mgr.Elected()
+	poll := func(repository string) {
+		select {
+		case <-elected:
+			d.Wake(repository)
+		default:
+			go d.requestPoll(mgr.GetClient(), repository)
+		}
+	}
+	hook, err := forge.NewWebhook(forge.WebhookOptions{
+		SecretFiles: d.opts.WebhookSecretFiles, OnPush: poll, OnPullRequest: poll,
+		Registerer: metrics.Registry, Logger: d.opts.Logger.WithName("webhook"),
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(forge.WebhookPathPrefix, hook)
+	server := &http.Server{Addr: d.opts.WebhookAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return mgr.Add(nonLeader{runnableFunc(func(ctx context.Context) error {
+		l, err := net.Listen("tcp", d.opts.WebhookAddr)
+		if err != nil {
+			return fmt.Errorf("webhook receiver: %w", err)
+		}
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = server.Shutdown(sctx)
+		}()
+		if err := server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("webhook receiver: %w", err)
+		}
+		return nil
+	})})
+}
+
+// requestPoll asks the leader to poll a repository through its status ConfigMap.
+func (d *Daemon) requestPoll(c client.Client, repository string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cm := &corev1.ConfigMap{}
+	cm.Namespace, cm.Name = d.opts.LeaderElectionNamespace, SourceStatusName(repository)
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationReconcileRequest, time.Now().UTC().Format(time.RFC3339Nano)))
+	if err := c.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		d.opts.Logger.Error(err, "passing a webhook delivery on to the leader", "repository", repository)
+	}
 }
 
 // Wake asks a repository's poller to poll now; false if there is no such repository.

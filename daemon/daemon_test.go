@@ -203,6 +203,6 @@ func TestNewerCommitSupersedesAWaitingPlan(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "an error status saying superseded", func() (bool, string) {
 		s, ok := statuses.last(hold, "kudod/"+ns+"/z")
-		return ok && s.State == StateError && s.Description == "superseded by "+next[:7], s.State + " " + s.Description
+		return ok && s.State == StateError && s.Description == "superseded by "+next[:7], string(s.State) + " " + s.Description
 	})
 }

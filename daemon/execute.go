@@ -15,6 +15,7 @@ import (
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/forge"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
@@ -25,7 +26,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	ps := ex.request
 	log := logr.FromContextOrDiscard(ctx)
 	repo := inst.Spec.Source.Repository
-	report := func(state, desc string) {
+	report := func(state forge.State, desc string) {
 		if ps.revision == "" {
 			return
 		}
@@ -33,7 +34,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		if ps.trigger == v1alpha1.TriggerSchedule {
 			c += "/" + ps.plan
 		}
-		r.reporter(repo).Report(CommitStatus{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: truncate(desc, 139)})
+		r.reporter.Report(CommitStatus{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: truncate(desc, 139)})
 	}
 	started := r.now()
 

@@ -110,11 +110,11 @@ func runDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Optio
 		t.Fatal(err)
 	}
 	statuses := &statusLog{}
-	r := Repository{Name: "platform", Source: src, Interval: 200 * time.Millisecond, Prune: true, Reporter: statuses}
+	r := Repository{Name: "platform", Source: src, Interval: 200 * time.Millisecond, Prune: true}
 	opts := Options{
 		Config: c.Config, MetricsAddr: "0", ProbeAddr: "0", InstallCRDs: true,
 		LeaderElectionNamespace: "kudod-system", StepTimeout: time.Minute, AllowClusterScoped: true,
-		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		Logger: testr.NewWithOptions(t, testr.Options{Verbosity: 0}), Reporter: statuses,
 	}
 	if tune != nil {
 		tune(&opts, &r)

@@ -35,7 +35,7 @@ type instanceController struct {
 	engine      *applier.Engine
 	store       *packageStore
 	recorder    events.EventRecorder
-	reporters   map[string]StatusReporter
+	reporter    StatusReporter
 	stepTimeout time.Duration
 	log         logr.Logger
 	now         func() time.Time
@@ -95,13 +95,6 @@ func (e *errAborted) Error() string {
 // errStopped ends an execution without judging the plan (daemon shutdown, lost leadership,
 // Instance deleted): it resumes later.
 var errStopped = errors.New("execution stopped")
-
-func (r *instanceController) reporter(repository string) StatusReporter {
-	if rep, ok := r.reporters[repository]; ok && rep != nil {
-		return rep
-	}
-	return logReporter{log: r.log}
-}
 
 // setup registers the controller with the manager.
 func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
@@ -388,7 +381,7 @@ func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instan
 	}
 	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "Deleted", "Reconcile", "instance removed: %d objects deleted", len(inst.Status.Inventory))
 	if sha := removedIn(inst); sha != "" && !inst.Spec.Suspend {
-		r.reporter(inst.Spec.Source.Repository).Report(CommitStatus{Repository: inst.Spec.Source.Repository, SHA: sha, Context: instanceContext(inst.Namespace, inst.Name), State: StateSuccess, Description: truncate(fmt.Sprintf("cleanup COMPLETE: %d objects deleted", len(inst.Status.Inventory)), 139)})
+		r.reporter.Report(CommitStatus{Repository: inst.Spec.Source.Repository, SHA: sha, Context: instanceContext(inst.Namespace, inst.Name), State: StateSuccess, Description: truncate(fmt.Sprintf("cleanup COMPLETE: %d objects deleted", len(inst.Status.Inventory)), 139)})
 	}
 	orig := inst.DeepCopy()
 	controllerutil.RemoveFinalizer(inst, v1alpha1.FinalizerCleanup)

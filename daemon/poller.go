@@ -42,8 +42,6 @@ type Repository struct {
 	AllowEmpty bool
 	// DriftInterval is how often live objects are compared with what plans applied.
 	DriftInterval time.Duration
-	// Reporter posts commit statuses (nil: the log).
-	Reporter StatusReporter
 }
 
 // poller follows one repository: each poll takes a snapshot, indexes it, plans it against the
@@ -51,6 +49,7 @@ type Repository struct {
 // themselves run in the Instance controller.
 type poller struct {
 	repo     Repository
+	reporter StatusReporter
 	client   client.Client
 	store    *packageStore
 	recorder events.EventRecorder
@@ -80,15 +79,12 @@ type pollRecord struct {
 }
 
 func newPoller(repo Repository, store *packageStore, statusNamespace string, log logr.Logger) *poller {
-	if repo.Reporter == nil {
-		repo.Reporter = logReporter{log: log}
-	}
 	return &poller{repo: repo, store: store, statusNS: statusNamespace, describeURL: repo.URL, describeRef: repo.Ref, log: log.WithValues("repository", repo.Name), wake: make(chan struct{}, 1), namespaces: map[string]bool{}}
 }
 
 // attach gives the poller the cluster once the manager exists.
-func (p *poller) attach(c client.Client, recorder events.EventRecorder) {
-	p.client, p.recorder = c, recorder
+func (p *poller) attach(c client.Client, recorder events.EventRecorder, reporter StatusReporter) {
+	p.client, p.recorder, p.reporter = c, recorder, reporter
 }
 
 // wakeFor wakes the poller for a `kudod reconcile` request it has not handled yet.
@@ -193,7 +189,7 @@ func (p *poller) pollOnce(ctx context.Context) (err error) {
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: p.repo.AllowEmpty, NoPrune: !p.repo.Prune})
 	log.Info("planned", "instances", len(idx.Instances), "changes", countChanges(res))
 	if res.Held != nil {
-		p.repo.Reporter.Report(CommitStatus{Repository: p.repo.Name, SHA: snap.Commit, Context: "kudod", State: StateFailure, Description: truncate(res.Held.Error(), 139)})
+		p.reporter.Report(CommitStatus{Repository: p.repo.Name, SHA: snap.Commit, Context: "kudod", State: StateFailure, Description: truncate(res.Held.Error(), 139)})
 		p.markActed(snap.Commit)
 		return res.Held
 	}
@@ -271,7 +267,7 @@ func (p *poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 	switch d.Action {
 	case planner.ActionRejected:
 		log.Info("change rejected", "reason", d.Error)
-		p.repo.Reporter.Report(CommitStatus{Repository: p.repo.Name, SHA: snap.Commit, Context: instanceContext(d.Namespace, d.Instance), State: StateFailure, Description: truncate("rejected: "+d.Error, 139)})
+		p.reporter.Report(CommitStatus{Repository: p.repo.Name, SHA: snap.Commit, Context: instanceContext(d.Namespace, d.Instance), State: StateFailure, Description: truncate("rejected: "+d.Error, 139)})
 		if existing != nil {
 			p.recorder.Eventf(existing, nil, corev1.EventTypeWarning, "ChangeRejected", "Reconcile", "commit %s rejected: %s", short(snap.Commit), d.Error)
 		}

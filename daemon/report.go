@@ -1,35 +1,21 @@
 package daemon
 
 import (
-	"fmt"
-
 	"github.com/go-logr/logr"
+
+	"github.com/kudod-dev/kudod/forge"
 )
 
 // Commit status states (SPEC §4).
 const (
-	StatePending = "pending"
-	StateSuccess = "success"
-	StateFailure = "failure"
-	StateError   = "error"
+	StatePending = forge.StatePending
+	StateSuccess = forge.StateSuccess
+	StateFailure = forge.StateFailure
+	StateError   = forge.StateError
 )
 
 // CommitStatus is one status on a commit of a repository.
-type CommitStatus struct {
-	// Repository is the configured repository name.
-	Repository string
-	// SHA is the full commit SHA.
-	SHA string
-	// Context is kudod/<namespace>/<instance> (or kudod/<namespace>/<instance>/<plan> for
-	// scheduled plans, kudod/preview for previews).
-	Context     string
-	State       string
-	Description string
-}
-
-func (s CommitStatus) String() string {
-	return fmt.Sprintf("%s@%s %s %s: %s", s.Repository, short(s.SHA), s.Context, s.State, s.Description)
-}
+type CommitStatus = forge.Status
 
 // StatusReporter posts commit statuses. Report must not block plan execution.
 type StatusReporter interface {

@@ -24,7 +24,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 const scheduleOperator = `apiVersion: kudo.dev/v1beta1
@@ -77,7 +77,7 @@ func scheduleFiles(ns, schedules string) map[string]string {
 		"operators/sched/1.0.0/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  run: {{ .Params.RUN | quote }}\n",
 		"operators/sched/1.0.0/templates/after.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-after\ndata: {}\n",
 		"operators/sched/1.0.0/templates/job.yaml":    "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Name }}-job-{{ .Params.RUN }}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: c, image: busybox}]\n",
-		fmt.Sprintf("instances/%s/s.yaml", ns):         scheduleInstance(ns, "", schedules),
+		fmt.Sprintf("instances/%s/s.yaml", ns):        scheduleInstance(ns, "", schedules),
 	}
 }
 

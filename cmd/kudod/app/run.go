@@ -13,9 +13,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/kudod-dev/kudod/config"
 	"github.com/kudod-dev/kudod/daemon"
+	"github.com/kudod-dev/kudod/forge"
 	"github.com/kudod-dev/kudod/sources"
 )
 
@@ -65,7 +67,19 @@ func newRunCommand(s streams) *cobra.Command {
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
 			}
+			providers := map[string]forge.Provider{}
+			opts.WebhookAddr, opts.WebhookSecretFiles = o.webhookAddr, map[string]string{}
 			for _, r := range cfg.Repositories {
+				if r.Status.Provider != "" {
+					p, err := forge.NewProvider(r.Status, forge.Options{})
+					if err != nil {
+						return exitCode(2, fmt.Errorf("repository %s: %w", r.Name, err))
+					}
+					providers[r.Name] = p
+				}
+				if r.Webhook.SecretFile != "" {
+					opts.WebhookSecretFiles[r.Name] = r.Webhook.SecretFile
+				}
 				so := r.SourceOptions(o.cacheDir)
 				so.Logger = daemon.SlogFor(log.WithName("git"))
 				src, err := sources.New(so)
@@ -77,6 +91,11 @@ func newRunCommand(s streams) *cobra.Command {
 					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(),
 				})
 			}
+			reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: metrics.Registry, Logger: log.WithName("status")})
+			if err != nil {
+				return err
+			}
+			opts.Reporter = reporter
 			d, err := daemon.New(opts)
 			if err != nil {
 				return err
