@@ -24,7 +24,7 @@ var operators = filepath.Join("..", "..", "..", "shared", "operators")
 
 // kudodBinary returns the kudod binary under test: $KUDOD_BIN (make test builds it), else one
 // built for this test run.
-func kudodBinary(t *testing.T) string {
+func kudodBinary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("KUDOD_BIN"); bin != "" {
 		return bin
@@ -55,11 +55,11 @@ var (
 
 // gitRepo is a real git repository in a temporary directory.
 type gitRepo struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
-func newGitRepo(t *testing.T) *gitRepo {
+func newGitRepo(t testing.TB) *gitRepo {
 	t.Helper()
 	r := &gitRepo{t: t, dir: t.TempDir()}
 	r.git("init", "-q", "-b", "main")
@@ -132,7 +132,7 @@ func (r *gitRepo) push() { r.t.Helper(); r.git("push", "-q", "-f", "served", "ma
 
 // kudod is a running daemon process.
 type kudod struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	args   []string
 	log    *os.File
@@ -145,7 +145,7 @@ type kudod struct {
 var daemons sync.Map // *testing.T → *kudod
 
 // checkDaemon fails the test if its daemon exited without being told to.
-func checkDaemon(t *testing.T) {
+func checkDaemon(t testing.TB) {
 	t.Helper()
 	v, ok := daemons.Load(t)
 	if !ok {
@@ -167,7 +167,7 @@ func tail(s string, n int) string {
 
 // daemonConfig writes a kudod.yaml following one repository, named after the test so that
 // daemons of different tests never see each other's Instances.
-func daemonConfig(t *testing.T, kubeconfig, url, extra string) string {
+func daemonConfig(t testing.TB, kubeconfig, url, extra string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kudod.yaml")
 	cfg := fmt.Sprintf("repositories:\n  - name: %s\n    url: %s\n    branch: main\n    interval: 1s\n%scluster:\n  kubeconfig: %s\n", repoName(t), url, extra, kubeconfig)
@@ -178,7 +178,7 @@ func daemonConfig(t *testing.T, kubeconfig, url, extra string) string {
 }
 
 // repoName is the test's repository name: a DNS label.
-func repoName(t *testing.T) string {
+func repoName(t testing.TB) string {
 	n := strings.ToLower(t.Name())
 	n = strings.NewReplacer("/", "-", "_", "-").Replace(n)
 	if len(n) > 40 {
@@ -188,7 +188,7 @@ func repoName(t *testing.T) string {
 }
 
 // startKudod runs kudod with a configuration until the test ends.
-func startKudod(t *testing.T, config string, args ...string) *kudod {
+func startKudod(t testing.TB, config string, args ...string) *kudod {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "kudod.log")
 	log, err := os.Create(logPath)
@@ -264,7 +264,7 @@ func (k *kudod) logs() string {
 	return string(data)
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
@@ -289,7 +289,7 @@ func getInstance(c *testenv.Cluster, ns, name string) *v1alpha1.Instance {
 }
 
 // waitPlan waits until an Instance's last plan is plan with status want (for revision, if not empty).
-func waitPlan(t *testing.T, c *testenv.Cluster, ns, name, plan string, want v1alpha1.ExecutionStatus, revision string, timeout time.Duration) *v1alpha1.Instance {
+func waitPlan(t testing.TB, c *testenv.Cluster, ns, name, plan string, want v1alpha1.ExecutionStatus, revision string, timeout time.Duration) *v1alpha1.Instance {
 	t.Helper()
 	var got *v1alpha1.Instance
 	eventually(t, timeout, fmt.Sprintf("plan %s of %s/%s to be %s", plan, ns, name, want), func() (bool, string) {
@@ -319,7 +319,7 @@ func instanceFile(ns, name, operator, version, params string) string {
 }
 
 // run runs the kudod CLI and returns stdout, stderr and the exit code.
-func runCLI(t *testing.T, args ...string) (string, string, int) {
+func runCLI(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(kudodBinary(t), args...)
 	var out, errb bytes.Buffer

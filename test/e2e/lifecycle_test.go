@@ -48,7 +48,7 @@ func cmTemplate(name string) string {
 	return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-" + name + "\ndata:\n  k: v\n"
 }
 
-func exists(t *testing.T, c *testenv.Cluster, obj client.Object, ns, name string) bool {
+func exists(t testing.TB, c *testenv.Cluster, obj client.Object, ns, name string) bool {
 	t.Helper()
 	err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj)
 	if err != nil && !apierrors.IsNotFound(err) {
