@@ -207,6 +207,10 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
 	recorder := mgr.GetEventRecorder("kudod")
+	m, err := newMetrics(metrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	reporter := opts.Reporter
 	if reporter == nil {
 		reporter = logReporter{log: opts.Logger.WithName("status")}
@@ -216,11 +220,13 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	driftIntervals := map[string]time.Duration{}
 	for _, p := range d.pollers {
-		p.attach(c, recorder, reporter)
+		p.attach(c, recorder, reporter, m)
+		driftIntervals[p.repo.Name] = p.repo.DriftInterval
 	}
 	ic := &instanceController{
-		client: c, engine: engine, store: d.store, recorder: recorder, reporter: reporter,
+		client: c, engine: engine, store: d.store, recorder: recorder, reporter: reporter, metrics: m, driftIntervals: driftIntervals,
 		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
 	}
 	if err := ic.setup(mgr, opts.Concurrent); err != nil {

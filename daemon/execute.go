@@ -81,6 +81,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
 		r.recordEnd(ctx, inst, ps, tree, nil, err)
 		ex.ended = true
+		r.observe(ps, "fatal_error", started)
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %v", ps.plan, err))
 		return
 	}
@@ -112,6 +113,9 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		return err
 	}
 	err = r.engine.Execute(ctx, run, rp)
+	// Recording how the plan ended must not be cut short by what ended it (a newer plan, an abort).
+	runCtx := ctx
+	ctx = context.WithoutCancel(ctx)
 	ex.ended = err == nil || applier.IsFatal(err) || errors.As(err, new(*errSuperseded)) || errors.As(err, new(*errAborted))
 	var super *errSuperseded
 	var aborted *errAborted
@@ -122,21 +126,26 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
 		}
 		r.recordEnd(ctx, inst, ps, *run.Status, run, nil)
+		r.observe(ps, "complete", started)
 		steps, total := countSteps(*run.Status)
 		report(StateSuccess, fmt.Sprintf("%s plan COMPLETE (%d/%d steps, %s)", ps.plan, steps, total, r.now().Sub(started).Round(time.Second)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanFinished", "RunPlan", "plan %s COMPLETE", ps.plan)
 	case applier.IsFatal(err):
 		r.recordEnd(ctx, inst, ps, *run.Status, run, err)
+		r.observe(ps, "fatal_error", started)
+		r.metrics.stepFailures.WithLabelValues(ps.plan).Inc()
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanFailed", "RunPlan", "plan %s FATAL_ERROR: %v", ps.plan, err)
 	case errors.As(err, &super):
 		status := interrupted(*run.Status, super.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
+		r.observe(ps, "superseded", started)
 		report(StateError, super.Error())
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanSuperseded", "RunPlan", "plan %s %s", ps.plan, super.Error())
 	case errors.As(err, &aborted):
 		status := interrupted(*run.Status, aborted.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
+		r.observe(ps, "aborted", started)
 		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %s", ps.plan, aborted.Error()))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanAborted", "RunPlan", "plan %s %s", ps.plan, aborted.Error())
 	case errors.Is(err, errStopped):
@@ -144,8 +153,14 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	default:
 		log.Error(err, "plan interrupted; it resumes on the next reconcile")
 		report(StateError, fmt.Sprintf("kudod could not act: %v", err))
-		r.requeueAfter(ctx, inst, 10*time.Second)
+		r.requeueAfter(runCtx, inst, 10*time.Second)
 	}
+}
+
+// observe counts a plan that ended.
+func (r *instanceController) observe(ps planStart, outcome string, started time.Time) {
+	r.metrics.planRuns.WithLabelValues(ps.plan, string(ps.trigger), outcome).Inc()
+	r.metrics.planDuration.WithLabelValues(ps.plan, string(ps.trigger), outcome).Observe(r.now().Sub(started).Seconds())
 }
 
 func orEmptyPlan(p *manifests.Plan, name string) *manifests.Plan {

@@ -31,14 +31,20 @@ import (
 // goroutine (an execution); reconciles start, supersede and abort executions and never wait
 // for one.
 type instanceController struct {
-	client      client.Client
-	engine      *applier.Engine
-	store       *packageStore
-	recorder    events.EventRecorder
-	reporter    StatusReporter
-	stepTimeout time.Duration
-	log         logr.Logger
-	now         func() time.Time
+	client   client.Client
+	engine   *applier.Engine
+	store    *packageStore
+	recorder events.EventRecorder
+	reporter StatusReporter
+	metrics  *daemonMetrics
+	// driftIntervals is each repository's drift interval (instances may set their own).
+	driftIntervals map[string]time.Duration
+	// driftChecked is when each instance's objects were last compared with the cluster; kept
+	// in memory so an idle daemon writes nothing.
+	driftChecked map[types.NamespacedName]time.Time
+	stepTimeout  time.Duration
+	log          logr.Logger
+	now          func() time.Time
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context
@@ -101,6 +107,7 @@ func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
 	r.exited = make(chan event.GenericEvent, 1024)
 	r.running = map[types.NamespacedName]*execution{}
 	r.ended = map[types.NamespacedName]string{}
+	r.driftChecked = map[types.NamespacedName]time.Time{}
 	if err := mgr.Add(runnableFunc(func(ctx context.Context) error {
 		r.mu.Lock()
 		r.ctx = ctx
@@ -189,6 +196,13 @@ func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (c
 		r.start(inst, *want)
 	case sched.start != nil:
 		r.start(inst, *sched.start)
+	default:
+		// Idle: compare the objects with what the plans applied.
+		next, err := r.reconcileDrift(ctx, inst)
+		if next > 0 && (result.RequeueAfter == 0 || next < result.RequeueAfter) {
+			result.RequeueAfter = next
+		}
+		return result, err
 	}
 	return result, nil
 }
@@ -297,8 +311,10 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 	ctx, cancel := context.WithCancelCause(logr.NewContext(r.ctx, r.log.WithValues("instance", key.String(), "plan", ps.plan, "trigger", ps.trigger)))
 	ex := &execution{request: ps, cancel: cancel, done: make(chan struct{})}
 	r.running[key] = ex
+	r.metrics.executions.Inc()
 	go func() {
 		defer close(ex.done)
+		defer r.metrics.executions.Dec()
 		defer cancel(errStopped)
 		r.execute(ctx, ex, inst.DeepCopy())
 		r.mu.Lock()

@@ -14,6 +14,8 @@ type gitSource interface {
 	Poll(ctx context.Context) (sources.Snapshot, bool, error)
 	SnapshotAt(ctx context.Context, sha string) (sources.Snapshot, error)
 	ListRefs(ctx context.Context, patterns []string) (map[string]string, error)
+	Fetch(ctx context.Context, ref sources.Ref) (sources.Snapshot, error)
+	Stats() sources.Stats
 }
 
 // packageStore finds packages by the repository and revision an Instance names. Indexes of

@@ -50,6 +50,7 @@ type Repository struct {
 type poller struct {
 	repo     Repository
 	reporter StatusReporter
+	metrics  *daemonMetrics
 	client   client.Client
 	store    *packageStore
 	recorder events.EventRecorder
@@ -83,8 +84,8 @@ func newPoller(repo Repository, store *packageStore, statusNamespace string, log
 }
 
 // attach gives the poller the cluster once the manager exists.
-func (p *poller) attach(c client.Client, recorder events.EventRecorder, reporter StatusReporter) {
-	p.client, p.recorder, p.reporter = c, recorder, reporter
+func (p *poller) attach(c client.Client, recorder events.EventRecorder, reporter StatusReporter, m *daemonMetrics) {
+	p.client, p.recorder, p.reporter, p.metrics = c, recorder, reporter, m
 }
 
 // wakeFor wakes the poller for a `kudod reconcile` request it has not handled yet.
@@ -152,11 +153,19 @@ func (p *poller) run(ctx context.Context) {
 // pollOnce is one poll: snapshot → index → plan → apply Instances.
 func (p *poller) pollOnce(ctx context.Context) (err error) {
 	start := time.Now()
+	fetchesBefore := p.repo.Source.Stats().Fetches
 	snap, _, err := p.repo.Source.Poll(ctx)
 	defer func() {
 		p.mu.Lock()
 		p.last = pollRecord{time: start, revision: snap.Commit, err: err}
 		p.mu.Unlock()
+		p.metrics.pollDuration.WithLabelValues(p.repo.Name).Observe(time.Since(start).Seconds())
+		if n := p.repo.Source.Stats().Fetches - fetchesBefore; n > 0 {
+			p.metrics.fetches.WithLabelValues(p.repo.Name).Add(float64(n))
+		}
+		if err != nil {
+			p.metrics.pollErrors.WithLabelValues(p.repo.Name).Inc()
+		}
 	}()
 	if err != nil {
 		return fmt.Errorf("poll %s: %w", p.repo.Name, err)
@@ -208,8 +217,13 @@ func (p *poller) pollOnce(ctx context.Context) (err error) {
 
 func (p *poller) markActed(commit string) {
 	p.mu.Lock()
+	prev := p.acted
 	p.acted = commit
 	p.mu.Unlock()
+	if prev != "" && prev != commit {
+		p.metrics.appliedRevision.DeleteLabelValues(p.repo.Name, prev)
+	}
+	p.metrics.appliedRevision.WithLabelValues(p.repo.Name, commit).Set(1)
 }
 
 func countChanges(res planner.Result) int {

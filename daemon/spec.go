@@ -45,6 +45,9 @@ func desiredInstance(repository, revision string, in *manifests.Instance, plan *
 	if in.StepTimeout != nil {
 		inst.Spec.StepTimeout = &metav1.Duration{Duration: *in.StepTimeout}
 	}
+	if in.DriftInterval != nil {
+		inst.Spec.DriftInterval = &metav1.Duration{Duration: *in.DriftInterval}
+	}
 	return inst
 }
 

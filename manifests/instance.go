@@ -36,6 +36,7 @@ type Instance struct {
 	Suspend         bool
 	StepTimeout     *time.Duration
 	DriftCorrection *bool
+	DriftInterval   *time.Duration
 
 	// File and Line locate the document in the repository.
 	File string
@@ -71,7 +72,7 @@ func (in *Instance) line(key string) int {
 var instanceKeys = map[string][]string{
 	"":                          {"apiVersion", "kind", "metadata", "spec", "status"},
 	"metadata":                  {"name", "namespace", "labels", "annotations"},
-	"spec":                      {"operator", "parameters", "schedules", "suspend", "stepTimeout", "driftCorrection"},
+	"spec":                      {"operator", "parameters", "schedules", "suspend", "stepTimeout", "driftCorrection", "driftInterval"},
 	"spec.operator":             {"name", "version", "appVersion"},
 	"spec.schedules[]":          {"name", "plan", "cron", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds", "suspend"},
 	"kudo:spec":                 {"operatorVersion", "parameters", "planExecution"},
@@ -170,6 +171,14 @@ func (in *Instance) parseSpec(file string, spec *yaml.Node) Findings {
 			fs = append(fs, errorf(file, n.Line, "spec.driftCorrection: %q is not a boolean", n.Value))
 		} else {
 			in.DriftCorrection = &b
+		}
+	}
+	if n := mappingValue(spec, "driftInterval"); n != nil {
+		d, err := time.ParseDuration(n.Value)
+		if err != nil || d <= 0 {
+			fs = append(fs, errorf(file, n.Line, "spec.driftInterval: %q is not a positive duration such as 10m", n.Value))
+		} else {
+			in.DriftInterval = &d
 		}
 	}
 	if n := mappingValue(spec, "stepTimeout"); n != nil {

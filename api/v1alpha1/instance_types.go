@@ -81,6 +81,10 @@ type InstanceSpec struct {
 	// false only reports drift.
 	// +optional
 	DriftCorrection *bool `json:"driftCorrection,omitempty"`
+	// DriftInterval is how often the objects are compared with what plans applied (default:
+	// the repository's driftInterval).
+	// +optional
+	DriftInterval *metav1.Duration `json:"driftInterval,omitempty"`
 }
 
 // OperatorRef identifies an operator package by name and version.

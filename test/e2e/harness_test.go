@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
@@ -280,6 +281,18 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() (b
 	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
 }
 
+// consistently fails the test if cond stops holding within d.
+func consistently(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ok, why := cond(); !ok {
+			t.Fatalf("%s: no longer holds: %s", what, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func getInstance(c *testenv.Cluster, ns, name string) *v1alpha1.Instance {
 	in := &v1alpha1.Instance{}
 	if err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, in); err != nil {
@@ -332,4 +345,21 @@ func runCLI(t testing.TB, args ...string) (string, string, int) {
 		t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
+}
+
+type metav1ObjectMeta = metav1.ObjectMeta
+
+func readFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	return string(data), err
+}
+
+// writeFile writes a new kudod.yaml and returns its path.
+func writeFile(t testing.TB, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kudod.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
