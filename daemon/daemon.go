@@ -74,6 +74,8 @@ type Options struct {
 	WebhookAddr string
 	// WebhookSecretFiles maps repository names to their webhook secrets.
 	WebhookSecretFiles map[string]string
+	// Commenters post pull request preview comments, by repository name.
+	Commenters map[string]Commenter
 	// Logger logs everything (structured).
 	Logger logr.Logger
 	// Now is the clock (tests).
@@ -220,9 +222,18 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	// Previews run on their own worker with a separate engine: they never delay plans and
+	// never write (only reads and dryRun=All requests).
+	dryRun := client.NewDryRunClient(c)
+	previewEngine := applier.NewEngine(dryRun, ssa.NewResourceManager(dryRun, statusPoller, ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group}), nil, applier.Options{AllowClusterScoped: opts.AllowClusterScoped})
+	previews := newPreviewQueue(&previewer{client: dryRun, engine: previewEngine, store: d.store, log: opts.Logger.WithName("preview")}, reporter, opts.Commenters, opts.Logger.WithName("preview"))
+	if err := mgr.Add(runnableFunc(previews.run)); err != nil {
+		return nil, err
+	}
 	driftIntervals := map[string]time.Duration{}
 	for _, p := range d.pollers {
 		p.attach(c, recorder, reporter, m)
+		p.previews = previews
 		driftIntervals[p.repo.Name] = p.repo.DriftInterval
 	}
 	ic := &instanceController{

@@ -34,6 +34,8 @@ type Repository struct {
 	Interval time.Duration
 	// URL and Ref describe the source in `kudod status --sources` (no credentials).
 	URL, Ref string
+	// PreviewRefs are path.Match patterns of refs to preview (refs/pull/*/head).
+	PreviewRefs []string
 	// Path is the folder to scan.
 	Path string
 	// Prune cleans up instances removed from git (default true).
@@ -51,6 +53,7 @@ type poller struct {
 	repo     Repository
 	reporter StatusReporter
 	metrics  *daemonMetrics
+	previews *previewQueue
 	client   client.Client
 	store    *packageStore
 	recorder events.EventRecorder
@@ -139,6 +142,9 @@ func (p *poller) run(ctx context.Context) {
 		if err := p.pollOnce(ctx); err != nil && ctx.Err() == nil {
 			p.log.Error(err, "poll failed")
 		}
+		if p.previews != nil {
+			p.previews.discover(ctx, p)
+		}
 		wait := jitter(p.repo.Interval, rand.Float64())
 		p.recordSource(ctx, time.Now().Add(wait))
 		select {
@@ -186,15 +192,8 @@ func (p *poller) pollOnce(ctx context.Context) (err error) {
 	if err := p.client.List(ctx, &list, client.MatchingLabels{v1alpha1.LabelRepository: p.repo.Name}); err != nil {
 		return fmt.Errorf("list instances of %s: %w", p.repo.Name, err)
 	}
-	existing := map[string]*v1alpha1.Instance{}
-	for i := range list.Items {
-		in := &list.Items[i]
-		if _, child := in.Labels[v1alpha1.LabelParent]; child {
-			continue
-		}
-		existing[in.Namespace+"/"+in.Name] = in
-	}
-	old := p.clusterSide(ctx, existing, idx)
+	existing := topLevel(list.Items)
+	old := clusterSide(ctx, p.store, p.repo.Name, existing, idx, p.log)
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: p.repo.AllowEmpty, NoPrune: !p.repo.Prune})
 	log.Info("planned", "instances", len(idx.Instances), "changes", countChanges(res))
 	if res.Held != nil {
@@ -226,6 +225,19 @@ func (p *poller) markActed(commit string) {
 	p.metrics.appliedRevision.WithLabelValues(p.repo.Name, commit).Set(1)
 }
 
+// topLevel maps the Instances that come from git (not KudoOperator children) by key.
+func topLevel(items []v1alpha1.Instance) map[string]*v1alpha1.Instance {
+	existing := map[string]*v1alpha1.Instance{}
+	for i := range items {
+		in := &items[i]
+		if _, child := in.Labels[v1alpha1.LabelParent]; child {
+			continue
+		}
+		existing[in.Namespace+"/"+in.Name] = in
+	}
+	return existing
+}
+
 func countChanges(res planner.Result) int {
 	n := 0
 	for i := range res.Decisions {
@@ -237,13 +249,13 @@ func countChanges(res planner.Result) int {
 }
 
 // clusterSide is the planner's old side: what each Instance in the cluster last accepted.
-func (p *poller) clusterSide(ctx context.Context, existing map[string]*v1alpha1.Instance, current *manifests.Index) planner.Side {
+func clusterSide(ctx context.Context, store *packageStore, repository string, existing map[string]*v1alpha1.Instance, current *manifests.Index, log logr.Logger) planner.Side {
 	side := planner.Side{Instances: map[string]*planner.State{}, Invalid: map[string]string{}, BrokenFiles: map[string]string{}}
 	for key, in := range existing {
 		if in.DeletionTimestamp != nil {
 			continue // being cleaned up: if git has it again, it is new once the cleanup is done
 		}
-		pkg := p.oldPackage(ctx, in, current)
+		pkg := oldPackage(ctx, store, repository, in, current, log)
 		side.Instances[key] = &planner.State{
 			Namespace:      in.Namespace,
 			Name:           in.Name,
@@ -260,12 +272,12 @@ func (p *poller) clusterSide(ctx context.Context, existing map[string]*v1alpha1.
 // oldPackage returns the package an Instance was last planned with. When git no longer has it
 // (a force-push wiped the commit from the cache), the current package stands in with the old
 // versions and digest, so the planner still sees a version or template change.
-func (p *poller) oldPackage(ctx context.Context, in *v1alpha1.Instance, current *manifests.Index) *manifests.Package {
-	pkg, err := p.store.packageAt(ctx, p.repo.Name, in.Spec.Source.Revision, in.Spec.Source.PackagePath, in.Spec.PackageDigest)
+func oldPackage(ctx context.Context, store *packageStore, repository string, in *v1alpha1.Instance, current *manifests.Index, log logr.Logger) *manifests.Package {
+	pkg, err := store.packageAt(ctx, repository, in.Spec.Source.Revision, in.Spec.Source.PackagePath, in.Spec.PackageDigest)
 	if err == nil {
 		return pkg
 	}
-	p.log.V(1).Info("old package not available; comparing against the current one", "instance", in.Namespace+"/"+in.Name, "error", err.Error())
+	log.V(1).Info("old package not available; comparing against the current one", "instance", in.Namespace+"/"+in.Name, "error", err.Error())
 	stand := &manifests.Package{Name: in.Spec.Operator.Name, OperatorVersion: in.Spec.Operator.Version, AppVersion: in.Spec.Operator.AppVersion, Digest: in.Spec.PackageDigest, Plans: map[string]*manifests.Plan{}}
 	if cur := current.Package(in.Spec.Operator.Name, "", ""); cur != nil {
 		c := *cur

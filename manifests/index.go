@@ -348,7 +348,7 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 		return Findings{*f}
 	}
 	if errs, broken := idx.BrokenPackages[p.Dir]; broken {
-		return Findings{errorf(in.File, in.line("spec.operator"), "package %s at %s is broken: %s", p.ID(), p.Dir, errs[0].Error())}
+		return Findings{errorf(in.File, in.line("spec.operator"), "package %s is broken: %s", p.ID(), errs[0].Error())}
 	}
 	in.Package = p
 	in.Operator.Name, in.Operator.Version, in.Operator.AppVersion = p.Name, p.OperatorVersion, p.AppVersion

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,22 +17,36 @@ import (
 type giteaSetup struct {
 	gitea *testenv.GiteaServer
 	repo  *testenv.GiteaRepo
-	tree  string // the working tree pushed as the whole repository
+	trees map[string]string // branch → the working tree pushed as its whole content
 	ns    string
 }
 
 func newGiteaSetup(t testing.TB, c *testenv.Cluster) *giteaSetup {
 	t.Helper()
 	g := testenv.Gitea(t)
-	s := &giteaSetup{gitea: g, repo: g.CreateRepo(t, repoName(t)), tree: t.TempDir(), ns: c.Namespace(t)}
+	s := &giteaSetup{gitea: g, repo: g.CreateRepo(t, repoName(t)), trees: map[string]string{"main": t.TempDir()}, ns: c.Namespace(t)}
 	return s
 }
 
-// push writes files into the tree (empty content removes a file) and pushes it to main.
+// push writes files into main's tree (empty content removes a file) and pushes it.
 func (s *giteaSetup) push(t testing.TB, msg string, files map[string]string) string {
 	t.Helper()
+	return s.pushTo(t, "main", msg, files)
+}
+
+// pushTo writes files into a branch's tree (a new branch starts from main's) and pushes it.
+func (s *giteaSetup) pushTo(t testing.TB, branch, msg string, files map[string]string) string {
+	t.Helper()
+	tree, ok := s.trees[branch]
+	if !ok {
+		tree = t.TempDir()
+		if out, err := exec.Command("cp", "-r", s.trees["main"]+"/.", tree).CombinedOutput(); err != nil {
+			t.Fatalf("copy main's tree: %v: %s", err, out)
+		}
+		s.trees[branch] = tree
+	}
 	for name, content := range files {
-		p := filepath.Join(s.tree, name)
+		p := filepath.Join(tree, name)
 		if content == "" {
 			_ = os.Remove(p)
 			continue
@@ -43,7 +58,7 @@ func (s *giteaSetup) push(t testing.TB, msg string, files map[string]string) str
 			t.Fatal(err)
 		}
 	}
-	return s.repo.Push(t, s.tree, "main", msg)
+	return s.repo.Push(t, tree, branch, msg)
 }
 
 // config writes kudod.yaml for the Gitea repository: cloned with a Gitea access token,
@@ -51,7 +66,7 @@ func (s *giteaSetup) push(t testing.TB, msg string, files map[string]string) str
 func (s *giteaSetup) config(t testing.TB, kubeconfig, extra string) string {
 	t.Helper()
 	token := filepath.Join(t.TempDir(), "gitea-token")
-	if err := os.WriteFile(token, []byte(s.gitea.CreateToken(t, repoName(t), "write:repository", "read:user")+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(token, []byte(s.gitea.CreateToken(t, repoName(t), "write:repository", "write:issue", "read:user")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "kudod.yaml")

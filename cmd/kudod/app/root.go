@@ -52,6 +52,7 @@ func NewRootCommand(s streams) *cobra.Command {
 		newVersionCommand(s),
 		newRunCommand(s),
 		newPlanCommand(s),
+		newPreviewCommand(s),
 		newStatusCommand(s),
 		newTriggerCommand(s),
 		newAbortCommand(s),

@@ -68,7 +68,7 @@ func newRunCommand(s streams) *cobra.Command {
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
 			}
 			providers := map[string]forge.Provider{}
-			opts.WebhookAddr, opts.WebhookSecretFiles = o.webhookAddr, map[string]string{}
+			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]daemon.Commenter{}
 			for _, r := range cfg.Repositories {
 				if r.Status.Provider != "" {
 					p, err := forge.NewProvider(r.Status, forge.Options{})
@@ -76,6 +76,7 @@ func newRunCommand(s streams) *cobra.Command {
 						return exitCode(2, fmt.Errorf("repository %s: %w", r.Name, err))
 					}
 					providers[r.Name] = p
+					opts.Commenters[r.Name] = p
 				}
 				if r.Webhook.SecretFile != "" {
 					opts.WebhookSecretFiles[r.Name] = r.Webhook.SecretFile
@@ -88,7 +89,7 @@ func newRunCommand(s streams) *cobra.Command {
 				}
 				opts.Repositories = append(opts.Repositories, daemon.Repository{
 					Name: r.Name, Source: src, Interval: r.Interval, Path: r.Path, Prune: r.Prune,
-					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(),
+					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(), PreviewRefs: r.Previews.Refs,
 				})
 			}
 			reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: metrics.Registry, Logger: log.WithName("status")})
