@@ -13,7 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kudod-dev/kudod/cmd/kudod/app.version=$(VERSION)
 GO_TEST_FLAGS ?=
 
-.PHONY: all build test unit lint control-plane cluster gitea test-deps generate bench demo demo-down
+.PHONY: all build test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down
 
 all: build
 
@@ -74,3 +74,16 @@ demo: build cluster
 ## demo-down: stop the demo.
 demo-down:
 	hack/demo.sh down
+
+## bench: the four headline figures on envtest's API server (README "Performance"): a table on
+## stdout and JSON in $(BENCH_OUT). Not part of `make test`, which runs its N=10 smoke mode.
+BENCH_OUT ?= bench-results.json
+bench: build
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
+	KUDOD_BIN=$(CURDIR)/bin/kudod BENCH_OUT=$(BENCH_OUT) \
+	go test -count=1 -run '^$$' -bench '^BenchmarkDaemon$$' -benchtime 1x -timeout 15m ./test/bench
+
+## bench-profile: CPU profiles of kudod (in process) and kube-apiserver during P1, top functions printed.
+bench-profile:
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
+	go test -count=1 -run '^$$' -bench '^BenchmarkColdStartProfile$$' -benchtime 1x -timeout 15m ./test/bench
