@@ -13,6 +13,7 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	"github.com/fluxcd/pkg/ssa/normalize"
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,9 @@ func applyOptions() ssa.ApplyOptions {
 	o := ssa.DefaultApplyOptions()
 	o.WaitInterval = 500 * time.Millisecond
 	o.WaitTimeout = time.Minute
+	// Roles before the rest: without the bind verb, the API server lets kudod create a
+	// RoleBinding only once the Role it binds exists (fluxcd/kustomize-controller#1571).
+	o.CustomStageKinds = map[schema.GroupKind]struct{}{{Group: "rbac.authorization.k8s.io", Kind: "Role"}: {}}
 	return o
 }
 
@@ -37,22 +41,30 @@ func applyOptions() ssa.ApplyOptions {
 // stages them: CRDs and Namespaces first (and waited for), then the rest. If any dry-run of a
 // stage fails, nothing of that stage is written. Objects of later stages whose kinds the
 // cluster already serves are dry-run before the first stage is written, so a step with a bad
-// object writes nothing.
-func (e *Engine) apply(ctx context.Context, objs []*unstructured.Unstructured) error {
+// object writes nothing. known are the objects kudod applied before (the inventory): a step of
+// objects it never applied takes a shorter path (see applyNew).
+func (e *Engine) apply(ctx context.Context, objs []*unstructured.Unstructured, known Inventory) error {
 	objs = cloneAll(objs)
 	if err := normalize.UnstructuredList(objs); err != nil {
 		return fatal(fmt.Errorf("normalize objects: %w", err))
 	}
 	var defs, rest []*unstructured.Unstructured
+	fresh := true
 	for _, o := range objs {
 		if isDefinition(o) {
 			defs = append(defs, o)
 		} else {
 			rest = append(rest, o)
 		}
+		if _, ok := known[inventoryID(o)]; ok {
+			fresh = false
+		}
+	}
+	if fresh && len(defs) == 0 {
+		return e.applyNew(ctx, objs)
 	}
 	if len(defs) > 0 {
-		if err := e.dryRun(ctx, rest); err != nil {
+		if err := e.dryRun(ctx, withoutBindingsOfNewRoles(rest, objs)); err != nil {
 			return err
 		}
 	}
@@ -60,6 +72,64 @@ func (e *Engine) apply(ctx context.Context, objs []*unstructured.Unstructured) e
 		return classify(err)
 	}
 	return nil
+}
+
+// applyNew applies objects kudod never applied (a first deploy, or a task new in the plan):
+// there is no live state worth reading first, so instead of ssa's GET, dry-run and apply per
+// object it dry-runs all but the first object and then applies them in order. The first one
+// needs no dry-run: if its apply fails nothing of the step has been written yet. The step stays
+// all or nothing, with 2N-1 requests instead of 3N.
+func (e *Engine) applyNew(ctx context.Context, objs []*unstructured.Unstructured) error {
+	sort.Sort(ssa.SortableUnstructureds(objs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.opts.Concurrency)
+	for _, o := range withoutBindingsOfNewRoles(objs[1:], objs) {
+		g.Go(func() error {
+			d := o.DeepCopy()
+			if err := e.client.Apply(gctx, client.ApplyConfigurationFromUnstructured(d), client.DryRunAll, client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+				return classify(ssaerrors.NewDryRunErr(err, o))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+			return classify(fmt.Errorf("%s apply failed: %w", objectRef(o), ssaerrors.NewDryRunErr(err, o)))
+		}
+	}
+	return nil
+}
+
+// withoutBindingsOfNewRoles leaves out of rest the bindings of roles among objs: the API
+// server refuses a binding of a role that does not exist yet to anyone without the bind verb,
+// so such a binding is validated when it is applied, after its role (the one exception to a
+// step writing nothing when an object is invalid, as for custom resources of a new CRD).
+func withoutBindingsOfNewRoles(rest, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	roles := map[string]bool{}
+	for _, o := range objs {
+		if k := o.GetKind(); o.GroupVersionKind().Group == "rbac.authorization.k8s.io" && (k == "Role" || k == "ClusterRole") {
+			roles[k+"/"+o.GetNamespace()+"/"+o.GetName()] = true
+		}
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range rest {
+		if k := o.GetKind(); o.GroupVersionKind().Group == "rbac.authorization.k8s.io" && (k == "RoleBinding" || k == "ClusterRoleBinding") {
+			kind, _, _ := unstructured.NestedString(o.Object, "roleRef", "kind")
+			name, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
+			ns := o.GetNamespace()
+			if kind == "ClusterRole" {
+				ns = ""
+			}
+			if roles[kind+"/"+ns+"/"+name] {
+				continue
+			}
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // isDefinition reports objects ssa applies in its first stage.
@@ -277,7 +347,8 @@ func cloneAll(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 	return out
 }
 
-// ApplyObjects server-side applies prepared objects as a step would (dry-run first, staged).
+// ApplyObjects server-side applies prepared objects as a step would (dry-run first, staged),
+// reading each object first (the ssa path) since they may exist.
 func (e *Engine) ApplyObjects(ctx context.Context, objs []*unstructured.Unstructured) error {
-	return e.apply(ctx, objs)
+	return e.apply(ctx, objs, Inventory{"*": ""})
 }

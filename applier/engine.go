@@ -36,6 +36,9 @@ type Options struct {
 	HealthPollMax time.Duration
 	// RetryMax is the longest pause between retries of a step after a transient error.
 	RetryMax time.Duration
+	// StartRecordDelay delays a run's first progress write: a plan that ends sooner is
+	// recorded once, at its end, which halves the status writes of short plans (default 2s).
+	StartRecordDelay time.Duration
 }
 
 func (o *Options) defaults() {
@@ -53,6 +56,9 @@ func (o *Options) defaults() {
 	}
 	if o.RetryMax <= 0 {
 		o.RetryMax = 30 * time.Second
+	}
+	if o.StartRecordDelay == 0 {
+		o.StartRecordDelay = 2 * time.Second
 	}
 }
 
@@ -107,6 +113,9 @@ type Run struct {
 	persist sync.Mutex
 	// saved is what was persisted last; an unchanged state is not written again.
 	saved *persisted
+	// pending is the deferred first write; closed stops writes once the run returned.
+	pending *time.Timer
+	closed  bool
 	// stop, once set, ends the run before its next step starts (a Replace schedule waits for
 	// the running step, SPEC §5).
 	stop atomic.Pointer[error]
@@ -195,6 +204,7 @@ func (e *Engine) Execute(ctx context.Context, run *Run, rp *RenderedPlan) error 
 	run.Status.Message = ""
 	run.mu.Unlock()
 	err := e.walk(ctx, run, rp)
+	run.close()
 	switch {
 	case err == nil:
 		run.setPlan(v1alpha1.StatusComplete, "")
@@ -271,7 +281,7 @@ func (e *Engine) runStep(ctx context.Context, run *Run, rp *RenderedPlan, ph *ma
 	// completion of the step before, so a serial plan costs one write per step. A step that
 	// completed but was not persisted yet runs again after a restart, which is harmless:
 	// applying is idempotent and its objects are already healthy.
-	if err := run.save(context.WithoutCancel(ctx)); err != nil {
+	if err := run.saveAtStepStart(context.WithoutCancel(ctx), e.opts.StartRecordDelay); err != nil {
 		return err
 	}
 	stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errStepTimeout)
@@ -347,7 +357,7 @@ func (x *stepExecution) writes(ctx context.Context) error {
 		del = append(del, t.delete...)
 	}
 	if len(apply) > 0 {
-		if err := x.engine.apply(writeCtx, apply); err != nil {
+		if err := x.engine.apply(writeCtx, apply, x.run.inventory()); err != nil {
 			return err
 		}
 		x.run.addInventory(apply...)
@@ -470,6 +480,17 @@ func (run *Run) setStep(pi, si int, s v1alpha1.ExecutionStatus, msg string) {
 	run.Status.LastUpdated = run.now()
 }
 
+// inventory returns a copy of the run's inventory.
+func (run *Run) inventory() Inventory {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	out := make(Inventory, len(run.Inventory))
+	for k, v := range run.Inventory {
+		out[k] = v
+	}
+	return out
+}
+
 func (run *Run) addInventory(objs ...*unstructured.Unstructured) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
@@ -480,6 +501,35 @@ func (run *Run) removeInventory(objs ...*unstructured.Unstructured) {
 	run.mu.Lock()
 	defer run.mu.Unlock()
 	run.Inventory.Remove(objs...)
+}
+
+// saveAtStepStart persists progress before a step: at once, except for the run's first write,
+// which waits for delay (negative: no wait) unless a later write comes first.
+func (run *Run) saveAtStepStart(ctx context.Context, delay time.Duration) error {
+	run.persist.Lock()
+	first := run.saved == nil && run.pending == nil
+	if first && delay > 0 && run.Persist != nil {
+		run.pending = time.AfterFunc(delay, func() {
+			if err := run.save(ctx); err != nil {
+				logr.FromContextOrDiscard(ctx).Error(err, "recording the start of the plan")
+			}
+		})
+		run.persist.Unlock()
+		return nil
+	}
+	run.persist.Unlock()
+	return run.save(ctx)
+}
+
+// close ends the run's writes: a deferred first write that has not happened is dropped, one in
+// flight is waited for. The caller records the end.
+func (run *Run) close() {
+	run.persist.Lock()
+	defer run.persist.Unlock()
+	if run.pending != nil {
+		run.pending.Stop()
+	}
+	run.closed = true
 }
 
 type persisted struct {
@@ -495,6 +545,12 @@ func (run *Run) save(ctx context.Context) error {
 	}
 	run.persist.Lock()
 	defer run.persist.Unlock()
+	if run.closed {
+		return nil
+	}
+	if run.pending != nil {
+		run.pending.Stop()
+	}
 	run.mu.Lock()
 	snap := &persisted{status: *run.Status.DeepCopy(), inventory: run.Inventory.Entries()}
 	run.mu.Unlock()

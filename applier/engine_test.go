@@ -191,7 +191,7 @@ type superseded struct{}
 func (superseded) Error() string { return "superseded by abc1234" }
 
 func TestWaitingStepIsInterruptedAtOnce(t *testing.T) {
-	e := newEnv(t, applier.Options{})
+	e := newEnv(t, applier.Options{StartRecordDelay: -1})
 	pkg := pkgFromFiles(t, twoStepsAndPause, valueParam, map[string]string{"first.yaml": configMap("first"), "second.yaml": configMap("second")})
 	inst := e.instance(t, "interrupt", pkg)
 	r := run(inst, pkg, "deploy", nil)

@@ -133,7 +133,7 @@ func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, task *manifest
 	if err := e.waitDeleted(ctx, []*unstructured.Unstructured{pod}); err != nil {
 		return nil, err
 	}
-	if err := e.apply(writeCtx, []*unstructured.Unstructured{pod}); err != nil {
+	if err := e.apply(writeCtx, []*unstructured.Unstructured{pod}, nil); err != nil {
 		return nil, err
 	}
 	if err := e.waitPodReady(ctx, pod); err != nil {
@@ -150,7 +150,7 @@ func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, task *manifest
 		}
 		artifacts = append(artifacts, obj)
 	}
-	if err := e.apply(writeCtx, artifacts); err != nil {
+	if err := e.apply(writeCtx, artifacts, run.inventory()); err != nil {
 		return nil, err
 	}
 	if err := e.delete(writeCtx, []*unstructured.Unstructured{pod}); err != nil {

@@ -90,10 +90,11 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	}
 
 	report(StatePending, fmt.Sprintf("%s plan IN_PROGRESS", ps.plan))
-	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanStarted", "RunPlan", "plan %s started (%s)", ps.plan, describeTrigger(ps))
 
-	// The first progress write (before the first step does anything) also records that the
-	// plan started: one write instead of two, which matters with a thousand instances.
+	// The first progress write also records that the plan started, and comes with the
+	// PlanStarted event. The engine holds that write back for a moment: a plan done by then
+	// is recorded once, at its end (one status write and one event instead of two each, which
+	// matters with a thousand instances).
 	recorded := false
 	run.Persist = func(ctx context.Context, status v1alpha1.PlanStatus, inventory []v1alpha1.InventoryEntry) error {
 		err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
@@ -107,8 +108,9 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 				s.LastPlan.Message = stepMessage(status)
 			}
 		})
-		if err == nil {
+		if err == nil && !recorded {
 			recorded = true
+			r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanStarted", "RunPlan", "plan %s started (%s)", ps.plan, describeTrigger(ps))
 		}
 		return err
 	}
@@ -129,7 +131,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		r.observe(ps, "complete", started)
 		steps, total := countSteps(*run.Status)
 		report(StateSuccess, fmt.Sprintf("%s plan COMPLETE (%d/%d steps, %s)", ps.plan, steps, total, r.now().Sub(started).Round(time.Second)))
-		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanFinished", "RunPlan", "plan %s COMPLETE", ps.plan)
+		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanFinished", "RunPlan", "plan %s COMPLETE in %s (%s)", ps.plan, r.now().Sub(started).Round(time.Millisecond), describeTrigger(ps))
 	case applier.IsFatal(err):
 		r.recordEnd(ctx, inst, ps, *run.Status, run, err)
 		r.observe(ps, "fatal_error", started)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,6 +24,9 @@ import (
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
 )
+
+// actConcurrency is how many Instances a poll applies at once.
+const actConcurrency = 16
 
 // Repository is one configured git repository the daemon follows.
 type Repository struct {
@@ -201,12 +205,27 @@ func (p *poller) pollOnce(ctx context.Context) (err error) {
 		p.markActed(snap.Commit)
 		return res.Held
 	}
+	// Instances are applied several at a time: a thousand new instances are a thousand
+	// round trips, and the plans of the first start while the last are still being written.
+	var mu sync.Mutex
 	var errs []error
+	g := errgroup.Group{}
+	g.SetLimit(actConcurrency)
 	for i := range res.Decisions {
-		if err := p.act(ctx, snap, &res.Decisions[i], existing[res.Decisions[i].Key()]); err != nil {
-			errs = append(errs, err)
+		d := &res.Decisions[i]
+		if d.Action == planner.ActionNone && d.New == nil {
+			continue
 		}
+		g.Go(func() error {
+			if err := p.act(ctx, snap, d, existing[d.Key()]); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err // acted stays behind: the next poll tries again
 	}

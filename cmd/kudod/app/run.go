@@ -26,6 +26,7 @@ type runOptions struct {
 	configFile      string
 	metricsAddr     string
 	probeAddr       string
+	pprofAddr       string
 	webhookAddr     string
 	leaderElect     bool
 	leaderNamespace string
@@ -62,7 +63,7 @@ func newRunCommand(s streams) *cobra.Command {
 			}
 			rest.QPS, rest.Burst = o.qps, o.burst
 			opts := daemon.Options{
-				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr,
+				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
@@ -109,6 +110,7 @@ func newRunCommand(s streams) *cobra.Command {
 	f.StringVar(&o.configFile, "config", "kudod.yaml", "the daemon's configuration file")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "where Prometheus metrics are served (0 disables)")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "where /healthz and /readyz are served (0 disables)")
+	f.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "where Go's /debug/pprof is served (0 disables)")
 	f.StringVar(&o.webhookAddr, "webhook-bind-address", ":9292", "where forge webhooks are received (POST /hooks/<repository>; 0 disables)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one active replica with a Lease")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "kudod-system", "the daemon's namespace: its Lease and repository status (created if missing)")
