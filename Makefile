@@ -13,13 +13,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kudod-dev/kudod/cmd/kudod/app.version=$(VERSION)
 GO_TEST_FLAGS ?=
 
-.PHONY: all build test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down
+.PHONY: all build image test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down
 
 all: build
 
 ## build: the kudod binary, built exactly as the image builds it (static, no cgo).
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/kudod ./cmd/kudod
+
+IMG ?= ghcr.io/kudod-dev/kudod:$(VERSION)
+
+## image: the container image (docker with BuildKit); the binary in it is built exactly as `make build` builds bin/kudod.
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
 
 ## control-plane: etcd + kube-apiserver for envtest; prints the directory.
 control-plane:

@@ -113,9 +113,14 @@ type Run struct {
 	persist sync.Mutex
 	// saved is what was persisted last; an unchanged state is not written again.
 	saved *persisted
-	// pending is the deferred first write; closed stops writes once the run returned.
-	pending *time.Timer
-	closed  bool
+	// The run's first write is deferred (StartRecordDelay); its clock starts when the first
+	// step gets to write, not while it waits for a write slot.
+	deferred      bool
+	deferredCtx   context.Context
+	deferredDelay time.Duration
+	pending       *time.Timer
+	// closed stops writes once the run returned.
+	closed bool
 	// stop, once set, ends the run before its next step starts (a Replace schedule waits for
 	// the running step, SPEC §5).
 	stop atomic.Pointer[error]
@@ -345,6 +350,7 @@ func (x *stepExecution) writes(ctx context.Context) error {
 		return context.Cause(ctx)
 	}
 	defer func() { <-x.engine.writes }()
+	x.run.armDeferredSave()
 	writeCtx := context.WithoutCancel(ctx)
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -504,21 +510,33 @@ func (run *Run) removeInventory(objs ...*unstructured.Unstructured) {
 }
 
 // saveAtStepStart persists progress before a step: at once, except for the run's first write,
-// which waits for delay (negative: no wait) unless a later write comes first.
+// which waits for delay (negative: no wait) once the step starts writing, unless a later
+// write comes first.
 func (run *Run) saveAtStepStart(ctx context.Context, delay time.Duration) error {
 	run.persist.Lock()
-	first := run.saved == nil && run.pending == nil
+	first := run.saved == nil && !run.deferred
 	if first && delay > 0 && run.Persist != nil {
-		run.pending = time.AfterFunc(delay, func() {
-			if err := run.save(ctx); err != nil {
-				logr.FromContextOrDiscard(ctx).Error(err, "recording the start of the plan")
-			}
-		})
+		run.deferred, run.deferredCtx, run.deferredDelay = true, ctx, delay
 		run.persist.Unlock()
 		return nil
 	}
 	run.persist.Unlock()
 	return run.save(ctx)
+}
+
+// armDeferredSave starts the clock of a deferred first write.
+func (run *Run) armDeferredSave() {
+	run.persist.Lock()
+	defer run.persist.Unlock()
+	if !run.deferred || run.pending != nil || run.closed || run.saved != nil {
+		return
+	}
+	ctx := run.deferredCtx
+	run.pending = time.AfterFunc(run.deferredDelay, func() {
+		if err := run.save(ctx); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "recording the start of the plan")
+		}
+	})
 }
 
 // close ends the run's writes: a deferred first write that has not happened is dropped, one in

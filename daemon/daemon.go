@@ -61,6 +61,9 @@ type Options struct {
 	LeaderElectionNamespace string
 	// LeaderElectionID names the lease.
 	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune leader election (client-go's defaults
+	// when zero: 15s, 10s, 2s): a standby takes over at most LeaseDuration after the leader died.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// InstallCRDs installs or updates the Instance CRD at start.
 	InstallCRDs bool
 	// StepTimeout bounds each step (default 10m).
@@ -193,6 +196,9 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 durationOrNil(opts.LeaseDuration),
+		RenewDeadline:                 durationOrNil(opts.RenewDeadline),
+		RetryPeriod:                   durationOrNil(opts.RetryPeriod),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -415,4 +421,11 @@ func repositorySelector(names []string) (labels.Selector, error) {
 		return nil, fmt.Errorf("repository names: %w", err)
 	}
 	return labels.NewSelector().Add(*req), nil
+}
+
+func durationOrNil(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }

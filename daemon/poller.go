@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,7 +71,8 @@ type poller struct {
 	// last records the last poll, for `kudod status --sources`.
 	last pollRecord
 	// namespaces known to exist.
-	namespaces map[string]bool
+	namespaces        map[string]bool
+	namespaceCreation singleflight.Group
 	// recorded is the source status last written, and when.
 	recorded    SourceStatus
 	recordedAt  time.Time
@@ -379,13 +381,17 @@ func (p *poller) ensureNamespace(ctx context.Context, name string) error {
 	if known {
 		return nil
 	}
-	if err := ensureNamespace(ctx, p.client, name); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.namespaces[name] = true
-	p.mu.Unlock()
-	return nil
+	// Instances are applied concurrently: one creation per namespace, the others wait for it.
+	_, err, _ := p.namespaceCreation.Do(name, func() (any, error) {
+		if err := ensureNamespace(ctx, p.client, name); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		p.namespaces[name] = true
+		p.mu.Unlock()
+		return nil, nil
+	})
+	return err
 }
 
 func ensureNamespace(ctx context.Context, c client.Client, name string) error {

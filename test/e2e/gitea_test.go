@@ -109,7 +109,8 @@ func TestGiteaCommitStatuses(t *testing.T) {
 	files["instances/a.yaml"] = instanceFile(s.ns, "a", "pruner", "", "")
 	files["instances/b.yaml"] = instanceFile(s.ns, "b", "pruner", "", "")
 	first := s.push(t, "two instances", files)
-	startKudod(t, s.config(t, c.Kubeconfig, "    interval: 1s\n"))
+	metricsAddr := freeAddr(t)
+	startKudod(t, s.config(t, c.Kubeconfig, "    interval: 1s\n"), "--metrics-bind-address="+metricsAddr)
 	for _, name := range []string{"a", "b"} {
 		s.waitStatus(t, first, "kudod/"+s.ns+"/"+name, "success", "deploy plan COMPLETE", 2*time.Minute)
 	}
@@ -121,6 +122,29 @@ func TestGiteaCommitStatuses(t *testing.T) {
 	s.waitStatus(t, fixed, "kudod/"+s.ns+"/c", "success", "deploy plan COMPLETE", time.Minute)
 	if got := s.repo.CombinedStatus(t, fixed); got.State != "success" {
 		t.Fatalf("combined status of the fixing commit: %+v", got)
+	}
+
+	// The documented series, with their labels (docs/metrics.md).
+	m := scrape(t, metricsAddr)
+	repo := repoName(t)
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"kudod_plan_runs_total", map[string]string{"plan": "deploy", "trigger": "git", "outcome": "complete"}},
+		{"kudod_plan_duration_seconds_bucket", map[string]string{"plan": "deploy", "trigger": "git", "outcome": "complete"}},
+		{"kudod_git_poll_duration_seconds_count", map[string]string{"repository": repo}},
+		{"kudod_git_fetches_total", map[string]string{"repository": repo}},
+		{"kudod_applied_revision_info", map[string]string{"repository": repo, "revision": fixed}},
+		{"kudod_commit_status_posts_total", map[string]string{"repository": repo, "state": "success"}},
+		{"kudod_commit_status_posts_total", map[string]string{"repository": repo, "state": "failure"}},
+		{"kudod_commit_status_queue_depth", nil},
+		{"kudod_executions_running", nil},
+		{"controller_runtime_reconcile_total", map[string]string{"controller": "instance"}},
+	} {
+		if !hasSeries(m, want.name, want.labels) {
+			t.Errorf("/metrics lacks %s%v", want.name, want.labels)
+		}
 	}
 }
 

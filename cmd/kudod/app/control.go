@@ -100,7 +100,10 @@ func newAbortCommand(s streams) *cobra.Command {
 }
 
 func newReconcileCommand(s streams) *cobra.Command {
-	var kf kubeFlags
+	var (
+		kf              kubeFlags
+		daemonNamespace string
+	)
 	cmd := &cobra.Command{
 		Use:   "reconcile REPOSITORY",
 		Short: "Make the daemon poll a repository now",
@@ -128,5 +131,6 @@ func newReconcileCommand(s streams) *cobra.Command {
 		},
 	}
 	kf.add(cmd.Flags(), false)
+	cmd.Flags().StringVar(&daemonNamespace, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace)")
 	return cmd
 }

@@ -30,6 +30,9 @@ type runOptions struct {
 	webhookAddr     string
 	leaderElect     bool
 	leaderNamespace string
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
 	stepTimeout     time.Duration
 	concurrent      int
 	installCRDs     bool
@@ -65,6 +68,7 @@ func newRunCommand(s streams) *cobra.Command {
 			opts := daemon.Options{
 				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
+				LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
 			}
@@ -114,6 +118,9 @@ func newRunCommand(s streams) *cobra.Command {
 	f.StringVar(&o.webhookAddr, "webhook-bind-address", ":9292", "where forge webhooks are received (POST /hooks/<repository>; 0 disables)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one active replica with a Lease")
 	f.StringVar(&o.leaderNamespace, "leader-election-namespace", "kudod-system", "the daemon's namespace: its Lease and repository status (created if missing)")
+	f.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second, "how long a standby waits before taking over from a leader that stopped renewing")
+	f.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second, "how long the leader tries to renew before it gives up leading")
+	f.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second, "how often leader election is tried")
 	f.DurationVar(&o.stepTimeout, "step-timeout", 10*time.Minute, "how long a step may take unless an instance sets spec.stepTimeout")
 	f.IntVar(&o.concurrent, "concurrent", 4, "Instance reconciles at once (steps writing at once: 4x this)")
 	f.BoolVar(&o.installCRDs, "install-crds", true, "install or update the Instance CRD at start")

@@ -15,10 +15,11 @@ import (
 	"github.com/kudod-dev/kudod/daemon"
 )
 
-// daemonNamespace is where the daemon keeps its lease and the repositories' status.
-const daemonNamespace = "kudod-system"
+// defaultDaemonNamespace is where the daemon keeps its lease and the repositories' status
+// (its --leader-election-namespace).
+const defaultDaemonNamespace = "kudod-system"
 
-func printSources(ctx context.Context, s streams, c client.Client, output string) error {
+func printSources(ctx context.Context, s streams, c client.Client, daemonNamespace, output string) error {
 	var list corev1.ConfigMapList
 	if err := c.List(ctx, &list, client.InNamespace(daemonNamespace), client.MatchingLabels{daemon.LabelSourceStatus: "true"}); err != nil {
 		return fmt.Errorf("list repository status in %s: %w", daemonNamespace, err)

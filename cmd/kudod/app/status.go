@@ -21,11 +21,12 @@ import (
 
 func newStatusCommand(s streams) *cobra.Command {
 	var (
-		kf      kubeFlags
-		all     bool
-		watch   bool
-		output  string
-		sources bool
+		kf       kubeFlags
+		all      bool
+		watch    bool
+		output   string
+		sources  bool
+		daemonNS string
 	)
 	cmd := &cobra.Command{
 		Use:   "status [INSTANCE]",
@@ -42,7 +43,7 @@ func newStatusCommand(s streams) *cobra.Command {
 				return exitCode(2, err)
 			}
 			if sources {
-				return printSources(cmd.Context(), s, c, output)
+				return printSources(cmd.Context(), s, c, daemonNS, output)
 			}
 			name := ""
 			if len(args) == 1 {
@@ -73,6 +74,7 @@ func newStatusCommand(s streams) *cobra.Command {
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print again every second until no plan runs")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: text, json or yaml")
 	cmd.Flags().BoolVar(&sources, "sources", false, "show each repository's last fetched revision, last poll and last error")
+	cmd.Flags().StringVar(&daemonNS, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace), for --sources")
 	return cmd
 }
 
