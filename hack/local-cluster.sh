@@ -104,8 +104,11 @@ kwok_config() {
 
 kubectl() { "$BIN/kubectl" --kubeconfig "$DIR/kubeconfig" "$@"; }
 
+# node_ready: Ready, and no longer tainted not-ready by the node lifecycle controller (pods
+# would not schedule until it removes that taint).
 node_ready() {
-  [ "$(kubectl get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ]
+  [ "$(kubectl get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] &&
+    [ -z "$(kubectl get node "$NODE" -o jsonpath='{.spec.taints}')" ]
 }
 
 running() {

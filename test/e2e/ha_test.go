@@ -67,7 +67,9 @@ func TestLeaderElectionHandsOverAndResumes(t *testing.T) {
 	}
 }
 
-func leads(k *kudod) bool { return strings.Contains(strings.ToLower(k.logs()), "successfully acquired lease") }
+func leads(k *kudod) bool {
+	return strings.Contains(strings.ToLower(k.logs()), "successfully acquired lease")
+}
 
 func leaseHolder(t *testing.T, c *testenv.Cluster, ns string) string {
 	t.Helper()

@@ -147,3 +147,5 @@ func planStatus(in *v1alpha1.Instance, name string) *v1alpha1.PlanStatus {
 	}
 	return nil
 }
+
+func configMapObj() *corev1.ConfigMap { return &corev1.ConfigMap{} }
