@@ -246,7 +246,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		driftIntervals[p.repo.Name] = p.repo.DriftInterval
 	}
 	ic := &instanceController{
-		client: c, engine: engine, store: d.store, recorder: recorder, reporter: reporter, metrics: m, driftIntervals: driftIntervals,
+		client: c, reader: mgr.GetAPIReader(), engine: engine, store: d.store, recorder: recorder, reporter: reporter, metrics: m, driftIntervals: driftIntervals,
 		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
 	}
 	if err := ic.setup(mgr, opts.Concurrent); err != nil {

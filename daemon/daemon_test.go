@@ -100,8 +100,8 @@ func uniqueNamespace(t *testing.T) string {
 func TestGitChangesRunTheirPlans(t *testing.T) {
 	c := testenv.APIServer(t)
 	ns := uniqueNamespace(t)
-	repo := newGitRepo(t)
-	a := repo.commit("two instances", demoFiles(ns, map[string]string{"a": "", "b": "    VALUE: bee\n"}))
+	repo := testenv.NewGitRepo(t)
+	a := repo.Commit("two instances", demoFiles(ns, map[string]string{"a": "", "b": "    VALUE: bee\n"}))
 	_, statuses := startDaemon(t, c, repo, nil)
 
 	planDone(t, c, ns, "a", "deploy", v1alpha1.StatusComplete, a)
@@ -121,7 +121,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	}
 
 	// A parameter change runs a's plan and leaves b alone.
-	bc := repo.commit("change a", map[string]string{fmt.Sprintf("instances/%s/a.yaml", ns): demoInstance(ns, "a", "    VALUE: two\n")})
+	bc := repo.Commit("change a", map[string]string{fmt.Sprintf("instances/%s/a.yaml", ns): demoInstance(ns, "a", "    VALUE: two\n")})
 	planDone(t, c, ns, "a", "deploy", v1alpha1.StatusComplete, bc)
 	if v, _ := configValue(t, c, ns, "a-config"); v != "two" {
 		t.Fatalf("a-config value %q after the change", v)
@@ -131,7 +131,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	}
 
 	// A file that does not parse: b is rejected, not removed; a's change still runs.
-	cc := repo.commit("break b", map[string]string{
+	cc := repo.Commit("break b", map[string]string{
 		fmt.Sprintf("instances/%s/b.yaml", ns): "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: [broken\n",
 		fmt.Sprintf("instances/%s/a.yaml", ns): demoInstance(ns, "a", "    VALUE: three\n"),
 	})
@@ -148,7 +148,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	}
 
 	// Removing a runs its cleanup: its objects and its Instance go.
-	dc := repo.commit("remove a, fix b", map[string]string{
+	dc := repo.Commit("remove a, fix b", map[string]string{
 		fmt.Sprintf("instances/%s/a.yaml", ns): "",
 		fmt.Sprintf("instances/%s/b.yaml", ns): demoInstance(ns, "b", "    VALUE: bee\n"),
 	})
@@ -164,7 +164,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	})
 
 	// A commit that removes every instance is held.
-	ec := repo.commit("empty", map[string]string{fmt.Sprintf("instances/%s/b.yaml", ns): "", "README.md": "nothing here\n"})
+	ec := repo.Commit("empty", map[string]string{fmt.Sprintf("instances/%s/b.yaml", ns): "", "README.md": "nothing here\n"})
 	eventually(t, 10*time.Second, "the empty commit to be held", func() (bool, string) {
 		s, ok := statuses.last(ec, "kudod")
 		return ok && s.State == StateFailure && strings.Contains(s.Description, "removes every instance"), s.Description
@@ -179,15 +179,15 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 func TestNewerCommitSupersedesAWaitingPlan(t *testing.T) {
 	c := testenv.APIServer(t)
 	ns := uniqueNamespace(t)
-	repo := newGitRepo(t)
-	a := repo.commit("deploy", demoFiles(ns, map[string]string{"z": ""}))
+	repo := testenv.NewGitRepo(t)
+	a := repo.Commit("deploy", demoFiles(ns, map[string]string{"z": ""}))
 	_, statuses := startDaemon(t, c, repo, nil)
 	planDone(t, c, ns, "z", "deploy", v1alpha1.StatusComplete, a)
 
-	hold := repo.commit("freeze", map[string]string{fmt.Sprintf("instances/%s/z.yaml", ns): demoInstance(ns, "z", "    FREEZE: \"yes\"\n")})
+	hold := repo.Commit("freeze", map[string]string{fmt.Sprintf("instances/%s/z.yaml", ns): demoInstance(ns, "z", "    FREEZE: \"yes\"\n")})
 	planDone(t, c, ns, "z", "hold", v1alpha1.StatusInProgress, hold)
 	start := time.Now()
-	next := repo.commit("change a value", map[string]string{fmt.Sprintf("instances/%s/z.yaml", ns): demoInstance(ns, "z", "    FREEZE: \"yes\"\n    VALUE: later\n")})
+	next := repo.Commit("change a value", map[string]string{fmt.Sprintf("instances/%s/z.yaml", ns): demoInstance(ns, "z", "    FREEZE: \"yes\"\n    VALUE: later\n")})
 	in := planDone(t, c, ns, "z", "deploy", v1alpha1.StatusComplete, next)
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("takeover took %s", d)

@@ -2,10 +2,6 @@ package daemon
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,53 +13,6 @@ import (
 	"github.com/kudod-dev/kudod/sources"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
-
-// gitRepo is a real git repository in a temporary directory.
-type gitRepo struct {
-	t   *testing.T
-	dir string
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	t.Helper()
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	r.git("config", "user.email", "test@kudod.dev")
-	r.git("config", "user.name", "test")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit writes files (an empty content deletes the file) and commits them, returning the SHA.
-func (r *gitRepo) commit(msg string, files map[string]string) string {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.dir, name)
-		if content == "" {
-			_ = os.Remove(p)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	r.git("add", "-A")
-	r.git("commit", "-q", "--allow-empty", "-m", msg)
-	return r.git("rev-parse", "HEAD")
-}
 
 // statusLog collects commit statuses.
 type statusLog struct {
@@ -90,22 +39,22 @@ func (l *statusLog) last(sha, context string) (CommitStatus, bool) {
 }
 
 // startStoppableDaemon runs a daemon and returns a function that stops it (also at the end).
-func startStoppableDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) func() {
+func startStoppableDaemon(t *testing.T, c *testenv.Cluster, repo *testenv.GitRepo, tune func(*Options, *Repository)) func() {
 	t.Helper()
 	_, _, stop := runDaemon(t, c, repo, tune)
 	return stop
 }
 
 // startDaemon runs a daemon following repo on the shared API server until the test ends.
-func startDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog) {
+func startDaemon(t *testing.T, c *testenv.Cluster, repo *testenv.GitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog) {
 	t.Helper()
 	d, statuses, _ := runDaemon(t, c, repo, tune)
 	return d, statuses
 }
 
-func runDaemon(t *testing.T, c *testenv.Cluster, repo *gitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog, func()) {
+func runDaemon(t *testing.T, c *testenv.Cluster, repo *testenv.GitRepo, tune func(*Options, *Repository)) (*Daemon, *statusLog, func()) {
 	t.Helper()
-	src, err := sources.New(sources.Options{Name: "platform", URL: "file://" + repo.dir, Ref: sources.Ref{Branch: "main"}, CacheDir: t.TempDir()})
+	src, err := sources.New(sources.Options{Name: "platform", URL: "file://" + repo.Dir, Ref: sources.Ref{Branch: "main"}, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

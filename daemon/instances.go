@@ -31,7 +31,10 @@ import (
 // goroutine (an execution); reconciles start, supersede and abort executions and never wait
 // for one.
 type instanceController struct {
-	client   client.Client
+	client client.Client
+	// reader reads around the cache: an execution starts from the Instance as it is now, not
+	// from a cached copy that may miss what the previous execution just recorded.
+	reader   client.Reader
 	engine   *applier.Engine
 	store    *packageStore
 	recorder events.EventRecorder
@@ -316,7 +319,11 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 		defer close(ex.done)
 		defer r.metrics.executions.Dec()
 		defer cancel(errStopped)
-		r.execute(ctx, ex, inst.DeepCopy())
+		current := &v1alpha1.Instance{}
+		if err := r.reader.Get(ctx, key, current); err != nil {
+			current = inst.DeepCopy()
+		}
+		r.execute(ctx, ex, current)
 		r.mu.Lock()
 		delete(r.running, key)
 		if ex.ended {

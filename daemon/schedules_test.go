@@ -115,9 +115,9 @@ func TestScheduledPlans(t *testing.T) {
 	c := testenv.APIServer(t)
 	ns := uniqueNamespace(t)
 	clock := &fakeClock{t: time.Date(2026, 6, 1, 0, 20, 0, 0, time.UTC)} // 02:20 in Berlin (CEST)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	daily := "    - name: nightly\n      plan: snapshot\n      cron: \"30 2 * * *\"\n      timeZone: Europe/Berlin\n"
-	first := repo.commit("scheduled", scheduleFiles(ns, daily))
+	first := repo.Commit("scheduled", scheduleFiles(ns, daily))
 	withClock := func(o *Options, _ *Repository) { o.Now = clock.Now }
 	stop := startStoppableDaemon(t, c, repo, withClock)
 	planDone(t, c, ns, "s", "deploy", v1alpha1.StatusComplete, first)
@@ -150,7 +150,7 @@ func TestScheduledPlans(t *testing.T) {
 	})
 
 	// Forbid (the default): the next night's run is skipped while another plan runs.
-	long := repo.commit("start the long plan", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", daily)})
+	long := repo.Commit("start the long plan", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", daily)})
 	planDone(t, c, ns, "s", "long", v1alpha1.StatusInProgress, long)
 	clock.Set(time.Date(2026, 6, 2, 0, 30, 5, 0, time.UTC))
 	poke(t, c, ns, "s")
@@ -163,7 +163,7 @@ func TestScheduledPlans(t *testing.T) {
 
 	// Edited in git: the new time applies from the next poll.
 	hourly := "    - name: nightly\n      plan: snapshot\n      cron: \"15 * * * *\"\n      timeZone: Europe/Berlin\n"
-	repo.commit("hourly", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", hourly)})
+	repo.Commit("hourly", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", hourly)})
 	eventually(t, 10*time.Second, "the edited schedule's next run", func() (bool, string) {
 		st := scheduleOf(getInstance(t, c, ns, "s"), "nightly")
 		return st.Cron == "15 * * * *" && st.NextScheduleTime != nil && st.NextScheduleTime.Time.Equal(time.Date(2026, 6, 2, 1, 15, 0, 0, time.UTC)), fmt.Sprint(st.Cron, st.NextScheduleTime)
@@ -178,7 +178,7 @@ func TestScheduledPlans(t *testing.T) {
 
 	// Suspended schedules do not run.
 	suspended := "    - name: nightly\n      plan: snapshot\n      cron: \"15 * * * *\"\n      timeZone: Europe/Berlin\n      suspend: true\n"
-	repo.commit("suspend", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", suspended)})
+	repo.Commit("suspend", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"1\"\n", suspended)})
 	eventually(t, 10*time.Second, "the suspension to reach the instance", func() (bool, string) {
 		in := getInstance(t, c, ns, "s")
 		return len(in.Spec.Schedules) == 1 && in.Spec.Schedules[0].Suspend, ""
@@ -197,9 +197,9 @@ func TestMissedRunsAfterDowntime(t *testing.T) {
 	c := testenv.APIServer(t)
 	ns := uniqueNamespace(t)
 	clock := &fakeClock{t: time.Date(2026, 1, 10, 11, 0, 0, 0, time.UTC)}
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	hourly := "    - name: hourly\n      plan: snapshot\n      cron: \"@hourly\"\n      startingDeadlineSeconds: 600\n"
-	first := repo.commit("scheduled", scheduleFiles(ns, hourly))
+	first := repo.Commit("scheduled", scheduleFiles(ns, hourly))
 	withClock := func(o *Options, _ *Repository) { o.Now = clock.Now }
 	stop := startStoppableDaemon(t, c, repo, withClock)
 	planDone(t, c, ns, "s", "deploy", v1alpha1.StatusComplete, first)
@@ -234,13 +234,13 @@ func TestReplaceScheduleWaitsForTheRunningStep(t *testing.T) {
 	c := testenv.APIServer(t)
 	ns := uniqueNamespace(t)
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 9, 59, 0, 0, time.UTC)}
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	replace := "    - name: every-hour\n      plan: snapshot\n      cron: \"0 * * * *\"\n      concurrencyPolicy: Replace\n"
-	first := repo.commit("scheduled", scheduleFiles(ns, replace))
+	first := repo.Commit("scheduled", scheduleFiles(ns, replace))
 	stop := startStoppableDaemon(t, c, repo, func(o *Options, _ *Repository) { o.Now = clock.Now })
 	defer stop()
 	planDone(t, c, ns, "s", "deploy", v1alpha1.StatusComplete, first)
-	long := repo.commit("long plan", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"2\"\n", replace)})
+	long := repo.Commit("long plan", map[string]string{fmt.Sprintf("instances/%s/s.yaml", ns): scheduleInstance(ns, "    RUN: \"2\"\n", replace)})
 	planDone(t, c, ns, "s", "long", v1alpha1.StatusInProgress, long)
 
 	clock.Set(time.Date(2026, 3, 1, 10, 0, 1, 0, time.UTC))

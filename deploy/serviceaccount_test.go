@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,10 +65,10 @@ func TestServiceAccountRunsRealOperators(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pipeDir, "greeting.txt"), []byte(greeting), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	repo := newGitRepo(t)
-	repo.addOperator("zookeeper", "3.6.2-0.3.3")
-	repo.write(accessPackage(pipeDir))
-	deployed := repo.commit("deploy", map[string]string{
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
+	repo.Write(accessPackage(pipeDir))
+	deployed := repo.Commit("deploy", map[string]string{
 		"instances/zk.yaml":     "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: zk, namespace: sa-data}\nspec:\n  operator: {name: zookeeper, version: 0.3.3}\n  parameters: {NODE_COUNT: 1, MEMORY: 256Mi}\n",
 		"instances/access.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: access, namespace: sa-apps}\nspec:\n  operator: {name: access}\n",
 	})
@@ -101,7 +100,7 @@ func TestServiceAccountRunsRealOperators(t *testing.T) {
 		t.Errorf("kudod recorded no event on Instance sa-data/zk")
 	}
 
-	repo.commit("remove everything", map[string]string{"instances/zk.yaml": "", "instances/access.yaml": ""})
+	repo.Commit("remove everything", map[string]string{"instances/zk.yaml": "", "instances/access.yaml": ""})
 	for _, key := range []types.NamespacedName{{Namespace: "sa-data", Name: "zk"}, {Namespace: "sa-apps", Name: "access"}} {
 		await(t, 3*time.Minute, "Instance "+key.String()+" to be removed", func() (bool, string) {
 			inst := &v1alpha1.Instance{}
@@ -153,8 +152,8 @@ plans:
 		}
 		files[dir+"templates/"+name] = string(data)
 	}
-	repo := newGitRepo(t)
-	deployed := repo.commit("kafka's RBAC", files)
+	repo := testenv.NewGitRepo(t)
+	deployed := repo.Commit("kafka's RBAC", files)
 	runAsServiceAccount(t, c, "kafka-rbac", repo)
 	waitPlan(t, c, "sa-kafka", "kafka", deployed)
 	checkNothingForbidden(t, c)
@@ -245,11 +244,11 @@ func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 // runAsServiceAccount runs kudod until the test ends, following repo under
 // the name repository, with a token of the install's ServiceAccount and leader election in
 // kudod-system, as the Deployment runs it.
-func runAsServiceAccount(t *testing.T, c *testenv.Cluster, repository string, repo *gitRepo) {
+func runAsServiceAccount(t *testing.T, c *testenv.Cluster, repository string, repo *testenv.GitRepo) {
 	t.Helper()
 	kubeconfig := serviceAccountKubeconfig(t, c)
 	configFile := filepath.Join(t.TempDir(), "kudod.yaml")
-	cfg := fmt.Sprintf("repositories:\n  - name: %s\n    url: file://%s\n    branch: main\n    interval: 1s\n    allowEmpty: true\ncluster:\n  kubeconfig: %s\n", repository, repo.dir, kubeconfig)
+	cfg := fmt.Sprintf("repositories:\n  - name: %s\n    url: file://%s\n    branch: main\n    interval: 1s\n    allowEmpty: true\ncluster:\n  kubeconfig: %s\n", repository, repo.Dir, kubeconfig)
 	if err := os.WriteFile(configFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -496,82 +495,4 @@ func await(t *testing.T, timeout time.Duration, what string, cond func() (bool, 
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-}
-
-// gitRepo is a real git repository in a temporary directory.
-type gitRepo struct {
-	t   *testing.T
-	dir string
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	t.Helper()
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	r.git("config", "user.email", "test@kudod.dev")
-	r.git("config", "user.name", "test")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// write writes files; an empty content removes the file.
-func (r *gitRepo) write(files map[string]string) {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.dir, name)
-		if content == "" {
-			if err := os.Remove(p); err != nil {
-				r.t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-// commit writes files, commits everything and returns the commit's SHA.
-func (r *gitRepo) commit(msg string, files map[string]string) string {
-	r.t.Helper()
-	r.write(files)
-	r.git("add", "-A")
-	r.git("commit", "-q", "-m", msg)
-	return r.git("rev-parse", "HEAD")
-}
-
-// addOperator writes a real package from ../shared/operators into operators/<name>/<version>.
-func (r *gitRepo) addOperator(name, version string) {
-	r.t.Helper()
-	src := filepath.Join("..", "..", "shared", "operators", name, version)
-	files := map[string]string{}
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		files[filepath.Join("operators", name, version, rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.write(files)
 }

@@ -19,16 +19,16 @@ import (
 // their objects carry the rendered values and `kubectl get instances -A` shows them.
 func TestBareClusterDeploysRealOperators(t *testing.T) {
 	c := testenv.NewSimulatedCluster(t)
-	repo := newGitRepo(t)
-	repo.addOperator("first-operator", "0.2.0")
-	repo.addOperator("zookeeper", "3.6.2-0.3.3")
-	repo.addOperator("mysql", "5.7-0.3.0")
-	rev := repo.commit("three operators", map[string]string{
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("first-operator", "0.2.0")
+	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
+	repo.AddOperator("mysql", "5.7-0.3.0")
+	rev := repo.Commit("three operators", map[string]string{
 		"instances/web/first.yaml": instanceFile("web", "first", "first-operator", "", "    replicas: 3\n"),
 		"instances/data/zk.yaml":   instanceFile("data", "zk", "zookeeper", "0.3.3", "    NODE_COUNT: 1\n    MEMORY: 256Mi\n"),
 		"instances/data/db.yaml":   instanceFile("data", "db", "mysql", "", ""),
 	})
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
 	waitPlan(t, c, "web", "first", "deploy", v1alpha1.StatusComplete, rev, 2*time.Minute)
 	waitPlan(t, c, "data", "zk", "deploy", v1alpha1.StatusComplete, rev, 3*time.Minute)

@@ -23,12 +23,12 @@ import (
 func TestDriftIsCorrectedOrReported(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := webPackage()
 	files["instances/web.yaml"] = strings.Replace(instanceFile(ns, "web", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n", 1)
 	files["instances/watched.yaml"] = strings.Replace(instanceFile(ns, "watched", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n  driftCorrection: false\n", 1)
-	rev := repo.commit("two webs", files)
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	rev := repo.Commit("two webs", files)
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusComplete, rev, 2*time.Minute)
 	waitPlan(t, c, ns, "watched", "deploy", v1alpha1.StatusComplete, rev, 2*time.Minute)
 	ctx := context.Background()
@@ -120,17 +120,17 @@ plans:
 func TestAbortAndReconcile(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := pauserPackage()
 	files["instances/p.yaml"] = instanceFile(ns, "p", "pauser", "", "")
-	first := repo.commit("pauser", files)
-	cfg := daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, "")
+	first := repo.Commit("pauser", files)
+	cfg := daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, "")
 	cfg = rewriteInterval(t, cfg, "1h")
 	startKudod(t, cfg)
 	waitPlan(t, c, ns, "p", "deploy", v1alpha1.StatusComplete, first, 2*time.Minute)
 
 	// Nothing polls for an hour: kudod reconcile asks for it.
-	held := repo.commit("freeze", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pauser", "", "    FREEZE: \"yes\"\n")})
+	held := repo.Commit("freeze", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pauser", "", "    FREEZE: \"yes\"\n")})
 	if _, errOut, code := runCLI(t, "reconcile", repoName(t), "--kubeconfig", c.Kubeconfig); code != 0 {
 		t.Fatalf("kudod reconcile: exit %d: %s", code, errOut)
 	}
@@ -148,7 +148,7 @@ func TestAbortAndReconcile(t *testing.T) {
 	}
 
 	// The next commit starts fresh.
-	next := repo.commit("value", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pauser", "", "    FREEZE: \"yes\"\n    VALUE: b\n")})
+	next := repo.Commit("value", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pauser", "", "    FREEZE: \"yes\"\n    VALUE: b\n")})
 	if _, errOut, code := runCLI(t, "reconcile", repoName(t), "--kubeconfig", c.Kubeconfig); code != 0 {
 		t.Fatalf("kudod reconcile: exit %d: %s", code, errOut)
 	}

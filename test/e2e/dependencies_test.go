@@ -32,13 +32,13 @@ func TestFlinkDemoDeploysItsDependenciesInOrder(t *testing.T) {
 	ns := c.Namespace(t)
 	// Kafka's deploy pipes a TLS key and certificate out of a pod (its Pipe task).
 	hostFiles(t, map[string]string{"/tmp/tls.key": "key\n", "/tmp/tls.crt": "crt\n"})
-	repo := newGitRepo(t)
-	repo.addOperator("zookeeper", "3.4.14-0.3.1")
-	repo.addOperator("kafka", "2.5.0-1.3.1")
-	repo.addOperator("flink", "1.7.2-0.2.1")
-	repo.addOperator("flink-demo", "0.1.6")
-	rev := repo.commit("flink demo", map[string]string{"instances/demo.yaml": instanceFile(ns, "demo", "flink-demo", "", "")})
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("zookeeper", "3.4.14-0.3.1")
+	repo.AddOperator("kafka", "2.5.0-1.3.1")
+	repo.AddOperator("flink", "1.7.2-0.2.1")
+	repo.AddOperator("flink-demo", "0.1.6")
+	rev := repo.Commit("flink demo", map[string]string{"instances/demo.yaml": instanceFile(ns, "demo", "flink-demo", "", "")})
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
 	demo := waitPlan(t, c, ns, "demo", "deploy", v1alpha1.StatusComplete, rev, 6*time.Minute)
 	children := map[string]*v1alpha1.Instance{}

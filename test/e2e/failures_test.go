@@ -92,11 +92,11 @@ func withStepTimeout(doc, timeout string) string {
 func TestStepTimeoutFailsAndTheNextCommitRecovers(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := webPackage()
 	files["instances/web.yaml"] = withStepTimeout(instanceFile(ns, "web", "web", "", "    ZONE: nowhere\n"), "4s")
-	bad := repo.commit("unschedulable", files)
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	bad := repo.Commit("unschedulable", files)
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
 	in := waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusFatalError, bad, 2*time.Minute)
 	msg := in.Status.LastPlan.Message
@@ -112,7 +112,7 @@ func TestStepTimeoutFailsAndTheNextCommitRecovers(t *testing.T) {
 		t.Errorf("Ready condition after the failure: %+v", cond)
 	}
 
-	good := repo.commit("fix", map[string]string{"instances/web.yaml": withStepTimeout(instanceFile(ns, "web", "web", "", ""), "1m")})
+	good := repo.Commit("fix", map[string]string{"instances/web.yaml": withStepTimeout(instanceFile(ns, "web", "web", "", ""), "1m")})
 	waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusComplete, good, 2*time.Minute)
 	dep := &appsv1.Deployment{}
 	if !exists(t, c, dep, ns, "web") || dep.Status.AvailableReplicas != 1 {
@@ -126,16 +126,16 @@ func TestStepTimeoutFailsAndTheNextCommitRecovers(t *testing.T) {
 func TestNewerCommitTakesOverAWaitingPlan(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
-	repo.addOperator("zookeeper", "3.6.2-0.3.3")
-	first := repo.commit("zk", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n")})
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
+	first := repo.Commit("zk", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n")})
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "zk", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
 
-	stuck := repo.commit("resize", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n")})
+	stuck := repo.Commit("resize", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n")})
 	waitPlan(t, c, ns, "zk", "not-allowed", v1alpha1.StatusInProgress, stuck, time.Minute)
 	start := time.Now()
-	next := repo.commit("more memory", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n    MEMORY: 512Mi\n")})
+	next := repo.Commit("more memory", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n    MEMORY: 512Mi\n")})
 	// The deploy that takes over cannot complete: DISK_SIZE changes the StatefulSet's volume
 	// claim template, which Kubernetes forbids (why zookeeper has a not-allowed plan). It fails
 	// at once instead of retrying forever as KUDO did (KUDO #1764).
@@ -155,14 +155,14 @@ func TestNewerCommitTakesOverAWaitingPlan(t *testing.T) {
 func TestStepWithAnInvalidObjectWritesNothing(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := webPackage()
 	files["instances/web.yaml"] = instanceFile(ns, "web", "web", "", "")
-	first := repo.commit("web", files)
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	first := repo.Commit("web", files)
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusComplete, first, 2*time.Minute)
 
-	bad := repo.commit("bad port", map[string]string{"instances/web.yaml": instanceFile(ns, "web", "web", "", "    PORT: \"700000\"\n")})
+	bad := repo.Commit("bad port", map[string]string{"instances/web.yaml": instanceFile(ns, "web", "web", "", "    PORT: \"700000\"\n")})
 	in := waitPlan(t, c, ns, "web", "broken", v1alpha1.StatusFatalError, bad, time.Minute)
 	if !strings.Contains(in.Status.LastPlan.Message, "Service/"+ns+"/web") {
 		t.Fatalf("the failure does not name the Service: %q", in.Status.LastPlan.Message)

@@ -27,14 +27,14 @@ type gitServer struct {
 	srv  *http.Server
 }
 
-func newGitServer(t *testing.T, repo *gitRepo) *gitServer {
+func newGitServer(t *testing.T, repo *testenv.GitRepo) *gitServer {
 	t.Helper()
 	root := t.TempDir()
 	bare := filepath.Join(root, "repo.git")
-	if out, err := exec.Command("git", "clone", "-q", "--bare", repo.dir, bare).CombinedOutput(); err != nil {
+	if out, err := exec.Command("git", "clone", "-q", "--bare", repo.Dir, bare).CombinedOutput(); err != nil {
 		t.Fatalf("git clone --bare: %v: %s", err, out)
 	}
-	repo.git("remote", "add", "served", bare)
+	repo.Git("remote", "add", "served", bare)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,19 +99,19 @@ func sourceStatus(t *testing.T, c *testenv.Cluster, repository string) map[strin
 func TestBadCommitsAndAnUnreachableServerChangeNothing(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := prunerPackage("kept.yaml, dropped.yaml", map[string]string{"kept.yaml": cmTemplate("kept"), "dropped.yaml": cmTemplate("dropped")})
 	files["instances/p.yaml"] = instanceFile(ns, "p", "pruner", "", "")
-	good := repo.commit("good", files)
+	good := repo.Commit("good", files)
 	srv := newGitServer(t, repo)
-	repo.push()
+	push(repo)
 	k := startKudod(t, daemonConfig(t, c.Kubeconfig, srv.url(), ""))
 	before := waitPlan(t, c, ns, "p", "deploy", v1alpha1.StatusComplete, good, 2*time.Minute)
 
 	// A commit that drops a template but breaks the package: nothing is applied or pruned.
 	broken := prunerPackage("kept.yaml", map[string]string{"kept.yaml": "{{ .Params.NOPE }}", "dropped.yaml": ""})
-	bad := repo.commit("broken package", broken)
-	repo.push()
+	bad := repo.Commit("broken package", broken)
+	push(repo)
 	eventually(t, time.Minute, "the source to reach the broken commit", func() (bool, string) {
 		s := sourceStatus(t, c, repoName(t))
 		return s != nil && s["revision"] == bad, describe(s)
@@ -144,8 +144,8 @@ func TestBadCommitsAndAnUnreachableServerChangeNothing(t *testing.T) {
 	}
 
 	// Back again, with a fixed commit: the error clears and the plan runs.
-	fixed := repo.commit("fixed", prunerPackage("kept.yaml", map[string]string{"kept.yaml": cmTemplate("kept")}))
-	repo.push()
+	fixed := repo.Commit("fixed", prunerPackage("kept.yaml", map[string]string{"kept.yaml": cmTemplate("kept")}))
+	push(repo)
 	srv.start()
 	eventually(t, time.Minute, "the source status to show the new revision without an error", func() (bool, string) {
 		s := sourceStatus(t, c, repoName(t))

@@ -23,11 +23,11 @@ func TestLeaderElectionHandsOverAndResumes(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
 	leaseNS := ns + "-kudod"
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := slowPackage(4)
 	files["instances/slow.yaml"] = instanceFile(ns, "slow", "slow", "", "")
-	rev := repo.commit("slow", files)
-	cfg := daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, "")
+	rev := repo.Commit("slow", files)
+	cfg := daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, "")
 	ha := []string{"--leader-elect=true", "--leader-election-namespace=" + leaseNS,
 		"--leader-election-lease-duration=4s", "--leader-election-renew-deadline=3s", "--leader-election-retry-period=500ms"}
 	a := startKudod(t, cfg, ha...)

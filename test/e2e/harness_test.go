@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-var operators = filepath.Join("..", "..", "..", "shared", "operators")
 
 // kudodBinary returns the kudod binary under test: $KUDOD_BIN (make test builds it), else one
 // built for this test run.
@@ -54,82 +52,8 @@ var (
 	buildErr  error
 )
 
-// gitRepo is a real git repository in a temporary directory.
-type gitRepo struct {
-	t   testing.TB
-	dir string
-}
-
-func newGitRepo(t testing.TB) *gitRepo {
-	t.Helper()
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	r.git("config", "user.email", "e2e@kudod.dev")
-	r.git("config", "user.name", "e2e")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// write writes files (an empty content deletes the file) without committing.
-func (r *gitRepo) write(files map[string]string) {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.dir, name)
-		if content == "" {
-			_ = os.RemoveAll(p)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-// commit writes files and commits them, returning the commit SHA.
-func (r *gitRepo) commit(msg string, files map[string]string) string {
-	r.t.Helper()
-	r.write(files)
-	r.git("add", "-A")
-	r.git("commit", "-q", "--allow-empty", "-m", msg)
-	return r.git("rev-parse", "HEAD")
-}
-
-// addOperator copies a real package from ../shared/operators into the repository.
-func (r *gitRepo) addOperator(name, version string) {
-	r.t.Helper()
-	src := filepath.Join(operators, name, version)
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		r.write(map[string]string{filepath.Join("operators", name, version, rel): string(data)})
-		return nil
-	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-// push pushes main to the served copy.
-func (r *gitRepo) push() { r.t.Helper(); r.git("push", "-q", "-f", "served", "main") }
+// push pushes main to the copy a gitServer serves.
+func push(r *testenv.GitRepo) { r.Git("push", "-q", "-f", "served", "main") }
 
 // kudod is a running daemon process.
 type kudod struct {

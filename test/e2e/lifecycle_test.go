@@ -63,22 +63,22 @@ func exists(t testing.TB, c *testenv.Cluster, obj client.Object, ns, name string
 func TestCommitsRunTheRightPlans(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
-	repo.addOperator("zookeeper", "3.4.14-0.3.1")
-	repo.addOperator("zookeeper", "3.6.2-0.3.3")
-	repo.addOperator("mysql", "5.7-0.3.0")
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("zookeeper", "3.4.14-0.3.1")
+	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
+	repo.AddOperator("mysql", "5.7-0.3.0")
 	files := prunerPackage("kept.yaml, dropped.yaml", map[string]string{"kept.yaml": cmTemplate("kept"), "dropped.yaml": cmTemplate("dropped")})
 	files["instances/zk.yaml"] = instanceFile(ns, "zk", "zookeeper", "0.3.1", "    NODE_COUNT: 1\n")
 	files["instances/db.yaml"] = instanceFile(ns, "db", "mysql", "", "")
 	files["instances/p.yaml"] = instanceFile(ns, "p", "pruner", "", "")
-	first := repo.commit("deploy", files)
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	first := repo.Commit("deploy", files)
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	for _, name := range []string{"zk", "db", "p"} {
 		waitPlan(t, c, ns, name, "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
 	}
 
 	// mysql's BACKUP_FILE triggers its backup plan, and nothing else runs.
-	backup := repo.commit("backup", map[string]string{"instances/db.yaml": instanceFile(ns, "db", "mysql", "", "    BACKUP_FILE: nightly.sql\n")})
+	backup := repo.Commit("backup", map[string]string{"instances/db.yaml": instanceFile(ns, "db", "mysql", "", "    BACKUP_FILE: nightly.sql\n")})
 	db := waitPlan(t, c, ns, "db", "backup", v1alpha1.StatusComplete, backup, 2*time.Minute)
 	for _, name := range []string{"zk", "p"} {
 		if in := getInstance(c, ns, name); in.Status.LastPlan.Revision != first {
@@ -93,7 +93,7 @@ func TestCommitsRunTheRightPlans(t *testing.T) {
 	}
 
 	// Upgrade: no upgrade or update plan in zookeeper, so deploy runs with the new version.
-	up := repo.commit("upgrade zookeeper", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "0.3.3", "    NODE_COUNT: 1\n")})
+	up := repo.Commit("upgrade zookeeper", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "0.3.3", "    NODE_COUNT: 1\n")})
 	zk := waitPlan(t, c, ns, "zk", "deploy", v1alpha1.StatusComplete, up, 3*time.Minute)
 	if zk.Status.Applied == nil || zk.Status.Applied.OperatorVersion != "0.3.3" {
 		t.Errorf("applied state after the upgrade: %+v", zk.Status.Applied)
@@ -105,7 +105,7 @@ func TestCommitsRunTheRightPlans(t *testing.T) {
 
 	// A template dropped from the package: its object is pruned once the plan completes.
 	edit := prunerPackage("kept.yaml", map[string]string{"kept.yaml": cmTemplate("kept"), "dropped.yaml": ""})
-	dropped := repo.commit("drop a template", edit)
+	dropped := repo.Commit("drop a template", edit)
 	waitPlan(t, c, ns, "p", "deploy", v1alpha1.StatusComplete, dropped, 2*time.Minute)
 	eventually(t, 30*time.Second, "the dropped object to be pruned", func() (bool, string) {
 		return !exists(t, c, &corev1.ConfigMap{}, ns, "p-dropped"), "p-dropped still exists"
@@ -119,7 +119,7 @@ func TestCommitsRunTheRightPlans(t *testing.T) {
 	if len(inv) < 3 {
 		t.Fatalf("db inventory %v", inv)
 	}
-	repo.commit("remove db", map[string]string{"instances/db.yaml": ""})
+	repo.Commit("remove db", map[string]string{"instances/db.yaml": ""})
 	eventually(t, 2*time.Minute, "db and its objects to be gone", func() (bool, string) {
 		if getInstance(c, ns, "db") != nil {
 			return false, "instance still there"

@@ -51,11 +51,11 @@ spec:
 func TestKilledDaemonResumesThePlan(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := slowPackage(6)
 	files["instances/slow.yaml"] = instanceFile(ns, "slow", "slow", "", "")
-	rev := repo.commit("slow", files)
-	k := startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	rev := repo.Commit("slow", files)
+	k := startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
 	w := &stepWatcher{t: t, c: c, ns: ns, name: "slow"}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -17,11 +17,11 @@ import (
 func TestMySQLBackupRunsOnItsSchedule(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
-	repo.addOperator("mysql", "5.7-0.3.0")
+	repo := testenv.NewGitRepo(t)
+	repo.AddOperator("mysql", "5.7-0.3.0")
 	db := instanceFile(ns, "db", "mysql", "", "") + "  schedules:\n    - name: every-minute\n      plan: backup\n      cron: \"* * * * *\"\n      startingDeadlineSeconds: 30\n"
-	rev := repo.commit("mysql with a backup schedule", map[string]string{"instances/db.yaml": db})
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	rev := repo.Commit("mysql with a backup schedule", map[string]string{"instances/db.yaml": db})
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "db", "deploy", v1alpha1.StatusComplete, rev, 3*time.Minute)
 
 	// The next minute boundary is at most a minute away.
@@ -67,17 +67,17 @@ func TestMySQLBackupRunsOnItsSchedule(t *testing.T) {
 func TestSuspendedInstanceRunsNothing(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := newGitRepo(t)
+	repo := testenv.NewGitRepo(t)
 	files := prunerPackage("kept.yaml, dropped.yaml", map[string]string{"kept.yaml": cmTemplate("kept"), "dropped.yaml": cmTemplate("dropped")})
 	files["instances/p.yaml"] = instanceFile(ns, "p", "pruner", "", "")
-	first := repo.commit("pruner", files)
-	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.dir, ""))
+	first := repo.Commit("pruner", files)
+	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "p", "deploy", v1alpha1.StatusComplete, first, 2*time.Minute)
 
 	suspended := strings.Replace(instanceFile(ns, "p", "pruner", "", ""), "spec:\n", "spec:\n  suspend: true\n", 1)
 	edit := prunerPackage("kept.yaml", map[string]string{"kept.yaml": cmTemplate("kept"), "dropped.yaml": ""})
 	edit["instances/p.yaml"] = suspended
-	held := repo.commit("suspend and drop a template", edit)
+	held := repo.Commit("suspend and drop a template", edit)
 	eventually(t, 30*time.Second, "the instance to be suspended with the new desired state", func() (bool, string) {
 		in := getInstance(c, ns, "p")
 		return in.Spec.Suspend && in.Spec.Source.Revision == held, in.Spec.Source.Revision
@@ -91,7 +91,7 @@ func TestSuspendedInstanceRunsNothing(t *testing.T) {
 		t.Fatalf("kudod status does not show the suspension (exit %d):\n%s", code, out)
 	}
 
-	resumed := repo.commit("resume", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pruner", "", "")})
+	resumed := repo.Commit("resume", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pruner", "", "")})
 	waitPlan(t, c, ns, "p", "deploy", v1alpha1.StatusComplete, resumed, time.Minute)
 	eventually(t, 30*time.Second, "the dropped object to be pruned once resumed", func() (bool, string) {
 		return !exists(t, c, configMapObj(), ns, "p-dropped"), "still there"
