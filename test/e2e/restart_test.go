@@ -63,10 +63,14 @@ func TestKilledDaemonResumesThePlan(t *testing.T) {
 	go w.watch(ctx)
 
 	for kill := 1; kill <= 5; kill++ {
-		// Kill while step `kill` is in progress: its predecessors are complete.
-		eventually(t, 2*time.Minute, fmt.Sprintf("step%d to be in progress", kill), func() (bool, string) {
+		// Kill while step `kill` runs: it has written its Deployment, which is not available
+		// yet, and the status does not call it complete. (The first step of a run may not be
+		// recorded IN_PROGRESS yet: the first progress write waits two seconds.)
+		eventually(t, 2*time.Minute, fmt.Sprintf("step%d to be running", kill), func() (bool, string) {
 			st := w.stepStatus(kill)
-			return st == v1alpha1.StatusInProgress, string(st)
+			dep := &appsv1.Deployment{}
+			err := c.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: fmt.Sprintf("slow-s%d", kill)}, dep)
+			return err == nil && dep.Status.AvailableReplicas == 0 && st != v1alpha1.StatusComplete, string(st)
 		})
 		k.kill()
 		t.Logf("killed kudod in step%d (%d steps complete)", kill, w.completeSteps())
