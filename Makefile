@@ -88,6 +88,9 @@ bench: build
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
 	KUDOD_BIN=$(CURDIR)/bin/kudod BENCH_OUT=$(BENCH_OUT) \
 	go test -count=1 -run '^$$' -bench '^BenchmarkDaemon$$' -benchtime 1x -timeout 15m ./test/bench
+	@echo "push → success commit status through a Gitea webhook (ns/op = latency per push):"
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh cluster) KUDOD_BIN=$(CURDIR)/bin/kudod \
+	go test -count=1 -run '^$$' -bench '^BenchmarkGiteaWebhookLatency$$' -benchtime 10x -timeout 10m ./test/e2e
 
 ## bench-profile: CPU profiles of kudod (in process) and kube-apiserver during P1, top functions printed.
 bench-profile:

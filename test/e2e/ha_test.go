@@ -51,7 +51,9 @@ func TestLeaderElectionHandsOverAndResumes(t *testing.T) {
 	eventually(t, 30*time.Second, "b to take over", func() (bool, string) { return leads(b), "" })
 	handover := time.Since(killed)
 	t.Logf("handover %s after SIGKILL (lease duration 4s)", handover.Round(time.Millisecond))
-	if handover > 4*time.Second+3*time.Second {
+	// The lease expires 4s after the last renewal, and the standby retries every 500ms; the
+	// rest is slack for a loaded machine.
+	if handover > 4*time.Second+4*time.Second {
 		t.Errorf("handover took %s, more than the lease duration allows", handover)
 	}
 	if h := leaseHolder(t, c, leaseNS); h == holder {
