@@ -72,6 +72,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 		},
 	}
 	kf.add(cmd.Flags(), true)
+	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVar(&replace, "replace", false, "replace a running plan instead of being skipped")
 	return cmd
 }
@@ -96,6 +97,7 @@ func newAbortCommand(s streams) *cobra.Command {
 		},
 	}
 	kf.add(cmd.Flags(), true)
+	cmd.ValidArgsFunction = completeInstances(&kf)
 	return cmd
 }
 

@@ -2,12 +2,15 @@ package app
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/daemon"
 )
 
@@ -65,4 +68,29 @@ func (f *kubeFlags) client() (client.Client, string, error) {
 		}
 	}
 	return c, ns, nil
+}
+
+// completeInstances completes instance names (the first argument) from the cluster, as
+// kubectl completes resource names.
+func completeInstances(kf *kubeFlags) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		c, ns, err := kf.client()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var list v1alpha1.InstanceList
+		if err := c.List(cmd.Context(), &list, client.InNamespace(ns)); err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var names []string
+		for _, in := range list.Items {
+			if strings.HasPrefix(in.Name, toComplete) {
+				names = append(names, in.Name)
+			}
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
 }

@@ -70,6 +70,7 @@ func newStatusCommand(s streams) *cobra.Command {
 		},
 	}
 	kf.add(cmd.Flags(), true)
+	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list instances of every namespace")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print again every second until no plan runs")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: text, json or yaml")
