@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
@@ -317,7 +315,7 @@ func (r *instanceController) requeueAfter(ctx context.Context, inst *v1alpha1.In
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
-			r.exited <- eventFor(obj)
+			r.requeue(obj)
 		}
 	}()
 }
@@ -417,5 +415,3 @@ func failedAt(ps v1alpha1.PlanStatus, err error) string {
 	}
 	return err.Error()
 }
-
-func eventFor(obj client.Object) event.GenericEvent { return event.GenericEvent{Object: obj} }

@@ -330,8 +330,17 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 			r.ended[key] = ps.uid
 		}
 		r.mu.Unlock()
-		r.exited <- event.GenericEvent{Object: inst}
+		r.requeue(inst)
 	}()
+}
+
+// requeue asks for a reconcile of the instance; at shutdown, when nothing reads the queue
+// any more, it gives up rather than block.
+func (r *instanceController) requeue(inst *v1alpha1.Instance) {
+	select {
+	case r.exited <- event.GenericEvent{Object: inst}:
+	case <-r.ctx.Done():
+	}
 }
 
 // stop ends an instance's execution without judging it (it resumes later).
