@@ -12,6 +12,44 @@ import (
 	"github.com/kudod-dev/kudod/manifests"
 )
 
+// Inventory is everything the plan records in an instance's inventory when it runs: the
+// objects of its Apply tasks and Toggle tasks that are on, its Pipe artifacts and children.
+func (rp *RenderedPlan) Inventory(namespace string) Inventory {
+	inv := Inventory{}
+	for _, rs := range rp.steps {
+		for _, t := range rs.tasks {
+			inv.Add(t.apply...)
+			if t.pipe != nil {
+				for _, a := range t.pipe.artifacts {
+					inv.Add(pipeArtifactObject(a, namespace))
+				}
+			}
+			if t.child != nil {
+				inv.Add(childObject(t.child.name, namespace))
+			}
+		}
+	}
+	return inv
+}
+
+func pipeArtifactObject(a pipeArtifact, namespace string) *unstructured.Unstructured {
+	o := &unstructured.Unstructured{}
+	o.SetAPIVersion("v1")
+	o.SetKind(a.Kind)
+	o.SetNamespace(namespace)
+	o.SetName(a.name)
+	return o
+}
+
+func childObject(name, namespace string) *unstructured.Unstructured {
+	o := &unstructured.Unstructured{}
+	o.SetAPIVersion(v1alpha1.GroupVersion.String())
+	o.SetKind("Instance")
+	o.SetNamespace(namespace)
+	o.SetName(name)
+	return o
+}
+
 // Rendered returns the inventory of everything an instance's package renders now: the objects
 // of every Apply task and every Toggle task whose parameter is true, in every plan, with the
 // instance's current parameters; the artifacts of every Pipe task; the child of every
@@ -23,28 +61,8 @@ func (e *Engine) Rendered(ctx context.Context, inst *v1alpha1.Instance, pkg *man
 		if err != nil {
 			return nil, fmt.Errorf("render plan %s: %w", name, err)
 		}
-		for _, rs := range rp.steps {
-			for _, t := range rs.tasks {
-				keep.Add(t.apply...)
-				if t.pipe != nil {
-					for _, a := range t.pipe.artifacts {
-						o := &unstructured.Unstructured{}
-						o.SetAPIVersion("v1")
-						o.SetKind(a.Kind)
-						o.SetNamespace(inst.Namespace)
-						o.SetName(a.name)
-						keep.Add(o)
-					}
-				}
-				if t.child != nil {
-					o := &unstructured.Unstructured{}
-					o.SetAPIVersion(v1alpha1.GroupVersion.String())
-					o.SetKind("Instance")
-					o.SetNamespace(inst.Namespace)
-					o.SetName(t.child.name)
-					keep.Add(o)
-				}
-			}
+		for id, v := range rp.Inventory(inst.Namespace) {
+			keep[id] = v
 		}
 	}
 	return keep, nil

@@ -121,7 +121,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	var aborted *errAborted
 	switch {
 	case err == nil:
-		if perr := r.prune(ctx, inst, pkg, run); perr != nil {
+		if perr := r.prune(ctx, inst, pkg, run, rp); perr != nil {
 			log.Error(perr, "prune failed; the objects stay in the inventory and are pruned after the next plan")
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
 		}
@@ -289,9 +289,12 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 }
 
 // prune deletes inventory objects no plan of the package renders any more.
-func (r *instanceController) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run) error {
+func (r *instanceController) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
 	if inst.Spec.Suspend {
 		return nil
+	}
+	if len(run.Inventory.Without(rp.Inventory(inst.Namespace))) == 0 {
+		return nil // everything in the inventory is what this plan just applied: nothing is stale
 	}
 	keep, err := r.engine.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
 	if err != nil {

@@ -32,8 +32,9 @@ import (
 // for one.
 type instanceController struct {
 	client client.Client
-	// reader reads around the cache: an execution starts from the Instance as it is now, not
-	// from a cached copy that may miss what the previous execution just recorded.
+	// reader reads around the cache: an execution that follows another one here starts from
+	// the Instance as it is now, not from a cached copy that may miss what its predecessor
+	// just recorded.
 	reader   client.Reader
 	engine   *applier.Engine
 	store    *packageStore
@@ -313,15 +314,20 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 	}
 	ctx, cancel := context.WithCancelCause(logr.NewContext(r.ctx, r.log.WithValues("instance", key.String(), "plan", ps.plan, "trigger", ps.trigger)))
 	ex := &execution{request: ps, cancel: cancel, done: make(chan struct{})}
+	_, hadEnded := r.ended[key]
 	r.running[key] = ex
 	r.metrics.executions.Inc()
 	go func() {
 		defer close(ex.done)
 		defer r.metrics.executions.Dec()
 		defer cancel(errStopped)
-		current := &v1alpha1.Instance{}
-		if err := r.reader.Get(ctx, key, current); err != nil {
-			current = inst.DeepCopy()
+		current := inst.DeepCopy()
+		if hadEnded {
+			// The cache may not show yet what that execution recorded at its end.
+			fresh := &v1alpha1.Instance{}
+			if err := r.reader.Get(ctx, key, fresh); err == nil {
+				current = fresh
+			}
 		}
 		r.execute(ctx, ex, current)
 		r.mu.Lock()
