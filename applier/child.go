@@ -81,7 +81,7 @@ func (e *Engine) ensureChild(ctx context.Context, run *Run, cs *childSpec) (*uns
 			StepTimeout: parent.Spec.StepTimeout,
 		},
 	}
-	u, err := toUnstructured(child)
+	u, err := ApplyObject(child)
 	if err != nil {
 		return nil, fatal(err)
 	}
@@ -130,7 +130,9 @@ func firstPlan(p *manifests.Package, names ...string) string {
 	return ""
 }
 
-func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+// ApplyObject converts a typed object for server-side apply: without status and creation
+// timestamp, which a typed object always carries and an apply must not send.
+func ApplyObject(obj runtime.Object) (*unstructured.Unstructured, error) {
 	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {
 		return nil, err

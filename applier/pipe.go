@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -29,58 +28,6 @@ const maxPipeFileSize = 1 << 20
 
 // pipeWaiterContainer keeps a pipe pod running once its init container wrote the files.
 const pipeWaiterContainer = "waiter"
-
-var pipeKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9_\-]+$`)
-
-// validatePipePod checks KUDO's rules for a Pipe task's pod (KEP-17): no containers, exactly
-// one init container, one emptyDir volume mounted by it, restartPolicy empty or OnFailure,
-// and every piped file under that mount.
-func validatePipePod(pod *unstructured.Unstructured, pipes []manifests.PipeSpec) error {
-	if cs, _, _ := unstructured.NestedSlice(pod.Object, "spec", "containers"); len(cs) > 0 {
-		return fmt.Errorf("a pipe pod must not have containers (kudod adds one)")
-	}
-	ics, _, _ := unstructured.NestedSlice(pod.Object, "spec", "initContainers")
-	if len(ics) != 1 {
-		return fmt.Errorf("a pipe pod must have exactly one init container, it has %d", len(ics))
-	}
-	vols, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
-	var emptyDirs []string
-	for _, v := range vols {
-		vm, _ := v.(map[string]any)
-		if _, ok := vm["emptyDir"]; ok {
-			emptyDirs = append(emptyDirs, fmt.Sprint(vm["name"]))
-		}
-	}
-	if len(emptyDirs) != 1 {
-		return fmt.Errorf("a pipe pod must have exactly one emptyDir volume, it has %d", len(emptyDirs))
-	}
-	if rp, _, _ := unstructured.NestedString(pod.Object, "spec", "restartPolicy"); rp != "" && rp != "OnFailure" {
-		return fmt.Errorf("a pipe pod's restartPolicy must be empty or OnFailure, not %s", rp)
-	}
-	mount := pipeMount(pod, emptyDirs[0])
-	if mount == "" {
-		return fmt.Errorf("the init container must mount the emptyDir volume %s", emptyDirs[0])
-	}
-	for _, p := range pipes {
-		file := p.File
-		if file == "" {
-			file = p.EnvFile
-		}
-		if (p.File == "") == (p.EnvFile == "") {
-			return fmt.Errorf("pipe %s: exactly one of file and envFile must be set", p.Key)
-		}
-		if p.Kind != "Secret" && p.Kind != "ConfigMap" {
-			return fmt.Errorf("pipe %s: kind must be Secret or ConfigMap, not %q", p.Key, p.Kind)
-		}
-		if !pipeKeyPattern.MatchString(p.Key) {
-			return fmt.Errorf("pipe key %q must match %s", p.Key, pipeKeyPattern)
-		}
-		if !strings.HasPrefix(path.Clean(file), path.Clean(mount)+"/") {
-			return fmt.Errorf("pipe %s: file %s is not under the emptyDir mount %s", p.Key, file, mount)
-		}
-	}
-	return nil
-}
 
 // pipeMount returns where the init container mounts the volume.
 func pipeMount(pod *unstructured.Unstructured, volume string) string {

@@ -197,7 +197,7 @@ func renderPipe(in renderInput, task *manifests.Task, ri manifests.RenderInput, 
 	for _, p := range task.Spec.Pipe {
 		ps.artifacts = append(ps.artifacts, pipeArtifact{PipeSpec: p, name: ri.Pipes[p.Key]})
 	}
-	if err := validatePipePod(pod, task.Spec.Pipe); err != nil {
+	if err := manifests.CheckPipePod([]*unstructured.Unstructured{pod}, task.Spec.Pipe); err != nil {
 		return nil, fmt.Errorf("%s: %w", in.pkg.TemplatePath(task.Spec.Pod), err)
 	}
 	return ps, nil

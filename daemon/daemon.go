@@ -354,7 +354,7 @@ func InstallCRD(ctx context.Context, c client.Client) error {
 	if err := sigsyaml.UnmarshalStrict(deploy.InstanceCRD, crd); err != nil {
 		return fmt.Errorf("read the embedded CRD: %w", err)
 	}
-	u, err := applyObject(crd)
+	u, err := applier.ApplyObject(crd)
 	if err != nil {
 		return err
 	}

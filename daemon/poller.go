@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
@@ -362,7 +363,7 @@ func (p *poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 }
 
 func (p *poller) apply(ctx context.Context, inst *v1alpha1.Instance) error {
-	u, err := applyObject(inst)
+	u, err := applier.ApplyObject(inst)
 	if err != nil {
 		return err
 	}
@@ -408,4 +409,9 @@ func ensureNamespace(ctx context.Context, c client.Client, name string) error {
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	return nil
+}
+
+// jitter spreads poll intervals by ±5%, as Flux does, so repositories do not poll in lockstep.
+func jitter(d time.Duration, r float64) time.Duration {
+	return d + time.Duration((r*2-1)*0.05*float64(d))
 }

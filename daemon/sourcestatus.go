@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/applier"
 )
 
 // Each repository's state lives in a ConfigMap in the daemon's namespace, where the daemon
@@ -75,7 +76,7 @@ func writeSourceStatus(ctx context.Context, c client.Client, namespace string, s
 		ObjectMeta: metav1.ObjectMeta{Name: SourceStatusName(s.Repository), Namespace: namespace, Labels: map[string]string{LabelSourceStatus: "true", v1alpha1.LabelManagedBy: "kudod"}},
 		Data:       s.data(),
 	}
-	u, err := applyObject(cm)
+	u, err := applier.ApplyObject(cm)
 	if err != nil {
 		return err
 	}

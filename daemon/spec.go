@@ -1,12 +1,8 @@
 package daemon
 
 import (
-	"time"
-
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
@@ -65,21 +61,4 @@ func sameSpec(have, want *v1alpha1.Instance) bool {
 		b.Parameters = nil
 	}
 	return equality.Semantic.DeepEqual(a, b) && have.Labels[v1alpha1.LabelRepository] == want.Labels[v1alpha1.LabelRepository]
-}
-
-// applyObject converts a typed object for server-side apply: no status, no creation timestamp.
-func applyObject(obj runtime.Object) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "status")
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	return u, nil
-}
-
-// jitter spreads poll intervals by ±5%, as Flux does, so repositories do not poll in lockstep.
-func jitter(d time.Duration, r float64) time.Duration {
-	return d + time.Duration((r*2-1)*0.05*float64(d))
 }

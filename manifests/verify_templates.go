@@ -185,7 +185,7 @@ func (v *verifier) renderTemplate(key string, use templateUse, vars map[string]a
 	}
 	if len(use.pipeTasks) > 0 {
 		for _, t := range use.pipeTasks {
-			if err := checkPipePod(objs, t.Spec.Pipe); err != nil {
+			if err := CheckPipePod(objs, t.Spec.Pipe); err != nil {
 				v.errorf(file, 0, "pod template of Pipe task %q: %v", t.Name, err)
 			}
 		}
@@ -236,10 +236,10 @@ func (v *verifier) usedAsResource(key string) bool {
 
 var pipeFileName = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
 
-// checkPipePod applies KUDO's pipe pod rules (task_pipe.go: validate), which KUDO checked only
+// CheckPipePod applies KUDO's pipe pod rules (task_pipe.go: validate), which KUDO checked only
 // when the plan ran: one Pod with one init container and no containers, one emptyDir volume
 // mounted by the init container, every pipe file inside that mount.
-func checkPipePod(objs []*unstructured.Unstructured, pipes []PipeSpec) error {
+func CheckPipePod(objs []*unstructured.Unstructured, pipes []PipeSpec) error {
 	if len(objs) != 1 || objs[0].GetKind() != "Pod" {
 		return errors.New("must render to exactly one Pod")
 	}
