@@ -142,6 +142,10 @@ func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.client.Get(ctx, req.NamespacedName, inst); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.stop(req.NamespacedName, errStopped)
+			r.mu.Lock()
+			delete(r.ended, req.NamespacedName)
+			delete(r.driftChecked, req.NamespacedName)
+			r.mu.Unlock()
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
