@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -132,21 +133,27 @@ func openRevisions(ctx context.Context, repo string) (func(context.Context, stri
 		if snap, err := src.SnapshotAt(ctx, rev); err == nil {
 			return snap, nil
 		}
-		for _, ref := range []sources.Ref{{Name: "refs/heads/" + rev}, {Name: "refs/tags/" + rev}, {Name: rev}} {
-			if snap, err := src.Fetch(ctx, ref); err == nil {
-				return snap, nil
-			} else if !errors.Is(err, sources.ErrRefNotFound) {
+		switch {
+		case strings.HasPrefix(rev, "refs/"):
+			return src.Fetch(ctx, sources.Ref{Name: rev})
+		case commitish.MatchString(rev):
+			// A commit: fetch the default branch, which should contain it.
+			if _, err := src.Fetch(ctx, sources.Ref{}); err != nil {
 				return sources.Snapshot{}, err
 			}
+			return src.SnapshotAt(ctx, rev)
 		}
-		// A commit SHA: fetch the default branch, which should contain it.
-		if _, err := src.Fetch(ctx, sources.Ref{}); err != nil {
-			return sources.Snapshot{}, err
+		snap, err := src.Fetch(ctx, sources.Ref{Branch: rev})
+		if errors.Is(err, sources.ErrRefNotFound) {
+			return src.Fetch(ctx, sources.Ref{Tag: rev})
 		}
-		return src.SnapshotAt(ctx, rev)
+		return snap, err
 	}
 	return read, closeRepo, nil
 }
+
+// commitish matches what can only be a commit SHA (abbreviated or full).
+var commitish = regexp.MustCompile(`^[0-9a-f]{7,40}$`)
 
 // printPlan writes one block per instance that changes or is rejected, then a summary.
 func printPlan(w io.Writer, res planner.Result) {

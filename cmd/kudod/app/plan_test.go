@@ -1,0 +1,80 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
+)
+
+func planRepo(t *testing.T) (*testenv.GitRepo, string, string, string) {
+	t.Helper()
+	r := testenv.NewGitRepo(t)
+	pkg := map[string]string{
+		"operators/app/1.0.0/operator.yaml":         "name: app\noperatorVersion: 1.0.0\nkubernetesVersion: 1.20.0\ntasks:\n  - name: app\n    kind: Apply\n    spec:\n      resources: [config.yaml]\nplans:\n  deploy:\n    phases:\n      - name: main\n        steps:\n          - name: app\n            tasks: [app]\n",
+		"operators/app/1.0.0/params.yaml":           "parameters:\n  - name: VALUE\n    default: one\n  - name: SIZE\n    default: small\n    immutable: true\n",
+		"operators/app/1.0.0/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}\ndata:\n  value: {{ .Params.VALUE | quote }}\n  size: {{ .Params.SIZE | quote }}\n",
+	}
+	inst := func(params string) string {
+		return "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: a\n  namespace: ns\nspec:\n  operator:\n    name: app\n  parameters:\n" + params
+	}
+	pkg["instances/a.yaml"] = inst("    VALUE: one\n")
+	first := r.Commit("first", pkg)
+	second := r.Commit("change", map[string]string{"instances/a.yaml": inst("    VALUE: two\n")})
+	third := r.Commit("immutable", map[string]string{"instances/a.yaml": inst("    VALUE: two\n    SIZE: large\n")})
+	return r, first, second, third
+}
+
+func TestPlanCommand(t *testing.T) {
+	r, first, second, third := planRepo(t)
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{"nothing to do", []string{"--from", second, "--to", second}, 0, []string{"1 instances: 1 none"}},
+		{"everything new", []string{"--to", first}, 1, []string{"ns/a: deploy, plan deploy"}},
+		{"a parameter change", []string{"--from", first, "--to", second}, 1, []string{"ns/a: update, plan deploy", "parameter VALUE: one → two"}},
+		{"git revisions", []string{"--from", "HEAD~2", "--to", "HEAD~1"}, 1, []string{"parameter VALUE: one → two"}},
+		{"a rejected change exits 2", []string{"--from", second, "--to", third}, 2, []string{"rejected", "SIZE is immutable"}},
+		{"a file URL and branch names", []string{"--repo", "file://" + r.Dir, "--from", first, "--to", "main"}, 2, []string{"rejected"}},
+		{"an unknown revision", []string{"--from", first, "--to", "no-such-branch"}, 2, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"plan", "--repo", r.Dir}, c.args...)
+			var out, errb bytes.Buffer
+			code := Execute(context.Background(), args, &out, &errb)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, c.code, out.String(), errb.String())
+			}
+			for _, want := range c.contains {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s\nstderr: %s", want, out.String(), errb.String())
+				}
+			}
+		})
+	}
+	// With -o json stdout is the JSON of SPEC §8 whatever the exit code, errors included.
+	for _, to := range []string{second, third, "no-such-branch"} {
+		var out, errb bytes.Buffer
+		code := Execute(context.Background(), []string{"plan", "--repo", r.Dir, "--from", first, "--to", to, "-o", "json"}, &out, &errb)
+		var doc struct {
+			Decisions []map[string]any `json:"decisions"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Decisions == nil {
+			t.Errorf("to %.7s (exit %d): stdout is not the JSON: %v: %q", to, code, err, out.String())
+		}
+		for _, d := range doc.Decisions {
+			for _, k := range []string{"namespace", "instance", "action", "plan", "reasons"} {
+				if _, ok := d[k]; !ok {
+					t.Errorf("decision lacks %q: %v", k, d)
+				}
+			}
+		}
+	}
+}
