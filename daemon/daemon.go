@@ -39,7 +39,7 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/deploy"
-	"github.com/kudod-dev/kudod/forge"
+	"github.com/kudod-dev/kudod/internal/forge"
 )
 
 // Options configure the daemon (SPEC §7 flags and configuration).

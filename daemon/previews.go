@@ -13,7 +13,7 @@ import (
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
-	"github.com/kudod-dev/kudod/forge"
+	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/sources"
 )
 

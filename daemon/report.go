@@ -3,7 +3,7 @@ package daemon
 import (
 	"github.com/go-logr/logr"
 
-	"github.com/kudod-dev/kudod/forge"
+	"github.com/kudod-dev/kudod/internal/forge"
 )
 
 // Commit status states (SPEC §4).

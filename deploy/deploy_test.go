@@ -22,8 +22,8 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kudod-dev/kudod/cmd/kudod/app"
-	"github.com/kudod-dev/kudod/config"
 	"github.com/kudod-dev/kudod/deploy"
+	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 

@@ -175,7 +175,7 @@ func TestNextRun(t *testing.T) {
 		},
 		{
 			name: "no since and no last counts from now", schedule: utc("0 3 * * *", nil),
-			now: "2026-05-02T03:00:00.1Z",
+			now:  "2026-05-02T03:00:00.1Z",
 			next: "2026-05-03T03:00:00Z",
 		},
 	}

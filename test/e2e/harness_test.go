@@ -20,7 +20,6 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-
 // kudodBinary returns the kudod binary under test: $KUDOD_BIN (make test builds it), else one
 // built for this test run.
 func kudodBinary(t testing.TB) string {

@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/kudod-dev/kudod/config"
 	"github.com/kudod-dev/kudod/daemon"
+	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/sources"
 )
 

@@ -16,9 +16,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
-	"github.com/kudod-dev/kudod/config"
 	"github.com/kudod-dev/kudod/daemon"
-	"github.com/kudod-dev/kudod/forge"
+	"github.com/kudod-dev/kudod/internal/config"
+	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/sources"
 )
 

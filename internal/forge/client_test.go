@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // reply is one scripted answer of a test forge.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/internal/config"
 )
 
 const (

@@ -8,8 +8,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kudod-dev/kudod/config"
-	"github.com/kudod-dev/kudod/forge"
+	"github.com/kudod-dev/kudod/internal/config"
+	"github.com/kudod-dev/kudod/internal/forge"
 )
 
 // How the daemon wires the package: one reporter for all repositories, one webhook handler.

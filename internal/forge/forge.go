@@ -21,7 +21,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // State is the state of a commit status (SPEC §4).

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kudod-dev/kudod/config"
+	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // apiBase returns the forge's API base URL: rawURL when it already ends in apiPath, else
