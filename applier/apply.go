@@ -97,7 +97,7 @@ func (e *Engine) applyNew(ctx context.Context, objs []*unstructured.Unstructured
 		return err
 	}
 	for _, o := range objs {
-		if err := e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		if err := ServerSideApply(ctx, e.client, o); err != nil {
 			return classify(fmt.Errorf("%s apply failed: %w", objectRef(o), ssaerrors.NewDryRunErr(err, o)))
 		}
 	}
@@ -110,7 +110,7 @@ func (e *Engine) applyNew(ctx context.Context, objs []*unstructured.Unstructured
 func (e *Engine) dryRunNew(ctx context.Context, o *unstructured.Unstructured) error {
 	err := e.client.Create(ctx, o.DeepCopy(), client.DryRunAll, client.FieldOwner(v1alpha1.FieldManager))
 	if apierrors.IsAlreadyExists(err) {
-		err = e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o.DeepCopy()), client.DryRunAll, client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager))
+		err = ServerSideApply(ctx, e.client, o, client.DryRunAll)
 	}
 	return err
 }
@@ -158,8 +158,7 @@ func (e *Engine) dryRun(ctx context.Context, objs []*unstructured.Unstructured) 
 		if _, err := e.mapper.RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version); err != nil {
 			continue // defined by a CRD of this step: validated once that exists
 		}
-		d := o.DeepCopy()
-		if err := e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(d), client.DryRunAll, client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+		if err := ServerSideApply(ctx, e.client, o, client.DryRunAll); err != nil {
 			return classify(ssaerrors.NewDryRunErr(err, o))
 		}
 	}

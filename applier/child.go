@@ -7,10 +7,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
@@ -85,7 +83,7 @@ func (e *Engine) ensureChild(ctx context.Context, run *Run, cs *childSpec) (*uns
 	if err != nil {
 		return nil, fatal(err)
 	}
-	if err := e.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	if err := ServerSideApply(ctx, e.client, u); err != nil {
 		return nil, classify(fmt.Errorf("apply child instance %s: %w", cs.name, err))
 	}
 	return u, nil
@@ -128,17 +126,4 @@ func firstPlan(p *manifests.Package, names ...string) string {
 		}
 	}
 	return ""
-}
-
-// ApplyObject converts a typed object for server-side apply: without status and creation
-// timestamp, which a typed object always carries and an apply must not send.
-func ApplyObject(obj runtime.Object) (*unstructured.Unstructured, error) {
-	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err != nil {
-		return nil, err
-	}
-	u := &unstructured.Unstructured{Object: m}
-	unstructured.RemoveNestedField(u.Object, "status")
-	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	return u, nil
 }

@@ -360,7 +360,7 @@ func InstallCRD(ctx context.Context, c client.Client) error {
 	}
 	u.SetAPIVersion(apiextensionsv1.SchemeGroupVersion.String())
 	u.SetKind("CustomResourceDefinition")
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	if err := applier.ServerSideApply(ctx, c, u); err != nil {
 		return fmt.Errorf("install the Instance CRD: %w", err)
 	}
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {

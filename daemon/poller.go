@@ -363,11 +363,7 @@ func (p *poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 }
 
 func (p *poller) apply(ctx context.Context, inst *v1alpha1.Instance) error {
-	u, err := applier.ApplyObject(inst)
-	if err != nil {
-		return err
-	}
-	if err := p.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	if err := applier.ServerSideApply(ctx, p.client, inst); err != nil {
 		return fmt.Errorf("apply instance %s/%s: %w", inst.Namespace, inst.Name, err)
 	}
 	return nil

@@ -76,11 +76,7 @@ func writeSourceStatus(ctx context.Context, c client.Client, namespace string, s
 		ObjectMeta: metav1.ObjectMeta{Name: SourceStatusName(s.Repository), Namespace: namespace, Labels: map[string]string{LabelSourceStatus: "true", v1alpha1.LabelManagedBy: "kudod"}},
 		Data:       s.data(),
 	}
-	u, err := applier.ApplyObject(cm)
-	if err != nil {
-		return err
-	}
-	if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.ForceOwnership, client.FieldOwner(v1alpha1.FieldManager)); err != nil {
+	if err := applier.ServerSideApply(ctx, c, cm); err != nil {
 		return fmt.Errorf("record the status of repository %s: %w", s.Repository, err)
 	}
 	return nil
