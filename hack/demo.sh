@@ -60,7 +60,7 @@ YAML
   git -C "$state/repo" -c user.name=demo -c user.email=demo@kudod.dev commit -qam "web: three replicas, a new greeting"
   echo "committed $(git -C "$state/repo" rev-parse --short HEAD)"
   sleep 3 # one poll interval: the daemon sees the commit
-  "$kudod" status web -n demo --watch
+  "$kudod" status -A --watch
   kubectl_get
 
   say "Done. Try:"

@@ -13,6 +13,7 @@ import (
 	"github.com/xlab/treeprint"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
@@ -27,11 +28,19 @@ func newStatusCommand(s streams) *cobra.Command {
 		output   string
 		sources  bool
 		daemonNS string
+		tree     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status [INSTANCE]",
-		Short: "Show instances' plans as KUDO's plan tree (or the JSON of SPEC §8)",
-		Args:  cobra.MaximumNArgs(1),
+		Short: "Show instances and their plans: a table, or KUDO's plan tree for one instance",
+		Long: `Show instances and their plans. Several instances (-n NS, or -A for every namespace) print as
+a table: NAMESPACE (with -A), NAME, OPERATOR, VERSION, the running plan or else the last one
+(PLAN, STATUS), the REVISION it applied and the instance's AGE. One instance (kudod status
+NAME -n NS), or any with --tree, prints as KUDO's plan tree (kubectl kudo plan status).
+With --watch the table prints again the rows that change, and trees are drawn again every
+second, until no plan runs. -o json and -o yaml print every instance with its current plan
+(docs/cli.md).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {
 			case "", "text", "json", "yaml":
@@ -49,12 +58,13 @@ func newStatusCommand(s streams) *cobra.Command {
 			if len(args) == 1 {
 				name = args[0]
 			}
+			p := &statusPrinter{w: s.Out, output: output, tree: tree || name != "", allNamespaces: all && name == ""}
 			for {
 				list, err := listInstances(cmd.Context(), c, ns, name, all)
 				if err != nil {
 					return exitCode(2, err)
 				}
-				if err := printStatus(s.Out, list, output, time.Now()); err != nil {
+				if err := p.print(list, time.Now()); err != nil {
 					return exitCode(2, err)
 				}
 				if !watch || allSettled(list) {
@@ -65,14 +75,14 @@ func newStatusCommand(s streams) *cobra.Command {
 					return nil
 				case <-time.After(time.Second):
 				}
-				fmt.Fprintln(s.Out)
 			}
 		},
 	}
 	kf.add(cmd.Flags(), true)
 	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list instances of every namespace")
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print again every second until no plan runs")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print what changes, every second, until no plan runs")
+	cmd.Flags().BoolVar(&tree, "tree", false, "print each instance as KUDO's plan tree, not as a table row")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: text, json or yaml")
 	cmd.Flags().BoolVar(&sources, "sources", false, "show each repository's last fetched revision, last poll and last error")
 	cmd.Flags().StringVar(&daemonNS, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace), for --sources")
@@ -117,7 +127,7 @@ func allSettled(list []v1alpha1.Instance) bool {
 	return true
 }
 
-// statusJSON is SPEC §8's `kudod status -o json`.
+// statusJSON is `kudod status -o json` (docs/cli.md): scripts depend on every field.
 type statusJSON struct {
 	Instances []instanceJSON `json:"instances"`
 }
@@ -193,11 +203,32 @@ func toJSON(list []v1alpha1.Instance) statusJSON {
 	return out
 }
 
-// printStatus writes instances as KUDO's plan tree, or as JSON/YAML.
-func printStatus(w io.Writer, list []v1alpha1.Instance, output string, now time.Time) error {
-	switch output {
+// statusPrinter prints instances as a table, as plan trees, or as JSON or YAML. Across the
+// prints of --watch it remembers what it printed: a table prints its header once and then
+// only the rows that changed; trees are drawn again whole, as KUDO's plan status --wait does.
+type statusPrinter struct {
+	w      io.Writer
+	output string
+	// tree prints plan trees instead of table rows.
+	tree bool
+	// allNamespaces adds the NAMESPACE column.
+	allNamespaces bool
+
+	printed, header bool
+	// rows are the table rows printed last, without their age, by namespace/name.
+	rows map[string]string
+	// widths are the table's column widths so far.
+	widths []int
+}
+
+func (p *statusPrinter) print(list []v1alpha1.Instance, now time.Time) error {
+	defer func() { p.printed = true }()
+	if p.printed && (p.output == "json" || p.output == "yaml") {
+		fmt.Fprintln(p.w) // --watch: a blank line between documents
+	}
+	switch p.output {
 	case "json":
-		enc := json.NewEncoder(w)
+		enc := json.NewEncoder(p.w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(toJSON(list))
 	case "yaml":
@@ -205,23 +236,112 @@ func printStatus(w io.Writer, list []v1alpha1.Instance, output string, now time.
 		if err != nil {
 			return err
 		}
-		_, err = w.Write(out)
+		_, err = p.w.Write(out)
 		return err
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(w, "No instances found.")
+		if !p.printed {
+			fmt.Fprintln(p.w, "No instances found.")
+		}
 		return nil
 	}
-	for i := range list {
-		if i > 0 {
-			fmt.Fprintln(w)
+	if p.tree {
+		for i := range list {
+			if i > 0 || p.printed {
+				fmt.Fprintln(p.w)
+			}
+			fmt.Fprint(p.w, planTree(&list[i]))
 		}
-		fmt.Fprint(w, planTree(&list[i]))
+		return nil
 	}
-	return nil
+	return p.table(list, now)
 }
 
-// planTree renders KUDO's `kubectl kudo plan status` tree (reference §2.7).
+// table prints a row per instance, kubectl's way: columns padded by three spaces, the header
+// once, then only rows whose content (not their age) changed. Columns keep the widths they
+// had, so the rows --watch adds line up with the header.
+func (p *statusPrinter) table(list []v1alpha1.Instance, now time.Time) error {
+	var lines [][]string
+	if !p.header {
+		p.header = true
+		head := []string{"NAME", "OPERATOR", "VERSION", "PLAN", "STATUS", "REVISION", "AGE"}
+		if p.allNamespaces {
+			head = append([]string{"NAMESPACE"}, head...)
+		}
+		lines = append(lines, head)
+	}
+	rows := make(map[string]string, len(list))
+	for i := range list {
+		in := &list[i]
+		row := tableRow(in, p.allNamespaces)
+		key := in.Namespace + "/" + in.Name
+		rows[key] = strings.Join(row, "\t")
+		if p.rows[key] == rows[key] {
+			continue
+		}
+		lines = append(lines, append(row, age(in, now)))
+	}
+	p.rows = rows
+	for _, l := range lines {
+		for i, cell := range l {
+			if i == len(p.widths) {
+				p.widths = append(p.widths, 0)
+			}
+			p.widths[i] = max(p.widths[i], len(cell))
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		for i, cell := range l {
+			if i == len(l)-1 {
+				b.WriteString(cell + "\n")
+				break
+			}
+			b.WriteString(cell + strings.Repeat(" ", p.widths[i]-len(cell)+3))
+		}
+	}
+	_, err := io.WriteString(p.w, b.String())
+	return err
+}
+
+// tableRow is an instance's row without its age: the current plan (running, or else the last)
+// and the revision it applied, or the one it is deploying when none completed yet.
+func tableRow(in *v1alpha1.Instance, namespace bool) []string {
+	plan, status := "-", "-"
+	if ps := currentPlan(in); ps != nil {
+		plan, status = ps.Name, string(ps.Status)
+	}
+	rev := in.Spec.Source.Revision
+	if in.Status.Applied != nil {
+		rev = in.Status.Applied.Revision
+	}
+	if len(rev) > 7 {
+		rev = rev[:7]
+	}
+	if rev == "" {
+		rev = "-"
+	}
+	version := in.Spec.Operator.Version
+	if version == "" {
+		version = "-"
+	}
+	cells := []string{in.Name, in.Spec.Operator.Name, version, plan, status, rev}
+	if namespace {
+		cells = append([]string{in.Namespace}, cells...)
+	}
+	return cells
+}
+
+// age is how long the instance has existed, as kubectl prints it.
+func age(in *v1alpha1.Instance, now time.Time) string {
+	if in.CreationTimestamp.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(in.CreationTimestamp.Time))
+}
+
+// planTree renders an instance as KUDO's `kubectl kudo plan status` tree (docs/cli.md): plans
+// sorted by name, plans that never ran as [NOT ACTIVE].
 func planTree(in *v1alpha1.Instance) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan(s) for %q in namespace %q:\n", in.Name, in.Namespace)
