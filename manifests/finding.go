@@ -15,7 +15,9 @@ const (
 	SeverityWarning Severity = "warning"
 )
 
-// Finding is one problem in a file: an error or a warning naming the file and, where known, the line.
+// Finding is one problem in a file someone wrote (a package, an instance file, kudod.yaml): an
+// error or a warning naming the file and, where known, the line. It is kudod's one
+// error-with-position type, printed as FILE:LINE: MESSAGE.
 type Finding struct {
 	Severity Severity `json:"severity"`
 	File     string   `json:"file"`

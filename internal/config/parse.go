@@ -13,34 +13,14 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kudod-dev/kudod/manifests"
 )
-
-// FieldError is one problem in the configuration file.
-type FieldError struct {
-	File string
-	Line int // 0 when unknown
-	// Field is the path of the object or field, e.g. repositories[0].auth; empty for the top.
-	Field   string
-	Message string
-}
-
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Message)
-	return b.String()
-}
 
 // Parse reads and validates a configuration; filename names it in errors, and relative file
 // paths in it are resolved against filename's directory. All problems found are returned
-// together, one FieldError each, ordered by line.
+// together, ordered by line, each a manifests.Finding: "FILE:LINE: FIELD: MESSAGE", the way
+// problems of instance files and packages are reported.
 func Parse(data []byte, filename string) (*Config, error) {
 	dir, err := filepath.Abs(filepath.Dir(filename))
 	if err != nil {
@@ -71,20 +51,20 @@ func (d *decoder) document(data []byte) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, &FieldError{File: d.file, Message: "the file is empty; at least one repository is required"}
+			return nil, d.finding(0, "", "the file is empty; at least one repository is required")
 		}
 		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &FieldError{File: d.file, Line: line, Message: "invalid YAML: " + m[2]}
+			return nil, d.finding(line, "", "invalid YAML: "+m[2])
 		}
-		return nil, &FieldError{File: d.file, Message: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, d.finding(0, "", "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		return nil, &FieldError{File: d.file, Line: next.Line, Message: "only one YAML document is allowed"}
+		return nil, d.finding(next.Line, "", "only one YAML document is allowed")
 	}
 	if len(doc.Content) == 0 {
-		return nil, &FieldError{File: d.file, Message: "the file is empty; at least one repository is required"}
+		return nil, d.finding(0, "", "the file is empty; at least one repository is required")
 	}
 	return doc.Content[0], nil
 }
@@ -94,11 +74,20 @@ func (d *decoder) document(data []byte) (*yaml.Node, error) {
 type decoder struct {
 	file string
 	dir  string
-	errs []*FieldError
+	errs []manifests.Finding
+}
+
+// finding is an error at a line of the file (0: the whole file) and a field (the path of the
+// object or field, e.g. repositories[0].auth; empty for the top).
+func (d *decoder) finding(line int, field, msg string) manifests.Finding {
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	return manifests.Finding{Severity: manifests.SeverityError, File: d.file, Line: line, Message: msg}
 }
 
 func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
-	d.errs = append(d.errs, &FieldError{File: d.file, Line: n.Line, Field: field, Message: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, d.finding(n.Line, field, fmt.Sprintf(format, args...)))
 }
 
 // fieldSet is what a mapping may hold: a handler per key, given the value and its path.
