@@ -362,7 +362,11 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 		v := in.Parameters[n]
 		par := p.Parameter(n)
 		if par == nil {
-			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: unknown parameter for %s %s%s", n, p.Name, p.OperatorVersion, suggestParameter(p, n)))
+			hint := ""
+			if s := p.similarParameter(n); s != "" {
+				hint = " (did you mean " + s + "?)" // bare, as the key is written in YAML
+			}
+			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: unknown parameter for %s %s%s", n, p.Name, p.OperatorVersion, hint))
 			continue
 		}
 		if err := par.ValidateValue(v); err != nil {
@@ -389,15 +393,6 @@ func maskError(name string, err error) string {
 		return "the value is not valid for the parameter's type (value masked)"
 	}
 	return err.Error()
-}
-
-func suggestParameter(p *Package, name string) string {
-	for _, par := range p.Parameters {
-		if strings.EqualFold(par.Name, name) {
-			return fmt.Sprintf(" (did you mean %s?)", par.Name)
-		}
-	}
-	return ""
 }
 
 // resolvePackage finds the package an instance names: an exact version (and appVersion) when

@@ -5,7 +5,9 @@
 package manifests
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 )
 
 // DefaultAPIVersion is the only API version of operator.yaml and params.yaml KUDO accepts.
@@ -187,6 +189,26 @@ func (p *Package) Parameter(name string) *Parameter {
 		}
 	}
 	return nil
+}
+
+// DidYouMean is the hint for a parameter name the package does not define: " (did you mean
+// "REPLICAS"?)" when a parameter's name differs from it only in case, the usual slip, else "".
+// kudod verify, instance files and kudod render all hint with it.
+func (p *Package) DidYouMean(name string) string {
+	if s := p.similarParameter(name); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// similarParameter names the parameter whose name differs from name only in case, or "".
+func (p *Package) similarParameter(name string) string {
+	for _, par := range p.Parameters {
+		if strings.EqualFold(par.Name, name) {
+			return par.Name
+		}
+	}
+	return ""
 }
 
 // HasPlan reports whether the package defines the plan.

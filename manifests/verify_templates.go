@@ -125,7 +125,7 @@ func (v *verifier) templateRefs(key string, usedParams map[string]bool) bool {
 	for _, name := range sortedKeys(refs.params) {
 		usedParams[name] = true
 		if v.p.Parameter(name) == nil {
-			v.errorf(file, refs.params[name], "template %s uses parameter %q, which is not defined in %s%s", key, name, ParamsFileName, v.suggestParameter(name))
+			v.errorf(file, refs.params[name], "template %s uses parameter %q, which is not defined in %s%s", key, name, ParamsFileName, v.p.DidYouMean(name))
 			ok = false
 		}
 	}
@@ -148,16 +148,6 @@ func (v *verifier) templateRefs(key string, usedParams map[string]bool) bool {
 		}
 	}
 	return ok
-}
-
-// suggestParameter names a defined parameter that differs from name only in case.
-func (v *verifier) suggestParameter(name string) string {
-	for _, par := range v.p.Parameters {
-		if strings.EqualFold(par.Name, name) {
-			return fmt.Sprintf(" (did you mean %q?)", par.Name)
-		}
-	}
-	return ""
 }
 
 // renderTemplate renders a template with default parameters and checks the result is what its
@@ -354,7 +344,7 @@ func (v *verifier) toggleParameters(usedParams map[string]bool) {
 		usedParams[t.Spec.Parameter] = true
 		par := v.p.Parameter(t.Spec.Parameter)
 		if par == nil {
-			v.errorf(file, t.Line, "task %q (Toggle) names parameter %q, which is not defined in %s%s", t.Name, t.Spec.Parameter, ParamsFileName, v.suggestParameter(t.Spec.Parameter))
+			v.errorf(file, t.Line, "task %q (Toggle) names parameter %q, which is not defined in %s%s", t.Name, t.Spec.Parameter, ParamsFileName, v.p.DidYouMean(t.Spec.Parameter))
 			continue
 		}
 		if par.Default != nil {

@@ -102,7 +102,7 @@ func checkParameterValues(p *manifests.Package, values map[string]string) error 
 	for _, name := range names {
 		par := p.Parameter(name)
 		if par == nil {
-			problems = append(problems, fmt.Sprintf("unknown parameter %q%s", name, similarParameter(p, name)))
+			problems = append(problems, fmt.Sprintf("unknown parameter %q%s", name, p.DidYouMean(name)))
 			continue
 		}
 		if err := par.ValidateValue(manifests.StringValue(values[name])); err != nil {
@@ -127,15 +127,6 @@ func maskSensitiveValue(name, value, msg string) string {
 	}
 	msg = strings.ReplaceAll(msg, strconv.Quote(value), strconv.Quote(manifests.MaskedValue))
 	return strings.ReplaceAll(msg, value, manifests.MaskedValue)
-}
-
-func similarParameter(p *manifests.Package, name string) string {
-	for _, par := range p.Parameters {
-		if strings.EqualFold(par.Name, name) {
-			return fmt.Sprintf(" (did you mean %q?)", par.Name)
-		}
-	}
-	return ""
 }
 
 // renderTemplates prints every template that renders to objects of the instance itself: not
