@@ -22,8 +22,8 @@ func (u APIUpgrade) String() string {
 }
 
 // successors maps a retired group/version/kind to its GA successor when the schemas are
-// compatible (SPEC §3). Kinds whose schema changed (extensions/v1beta1 Ingress) are absent:
-// rewriting them silently would change meaning.
+// compatible (docs/design.md, Running a plan). Kinds whose schema changed (extensions/v1beta1
+// Ingress) are absent: rewriting them silently would change meaning.
 var successors = map[schema.GroupVersionKind]schema.GroupVersion{
 	{Group: "policy", Version: "v1beta1", Kind: "PodDisruptionBudget"}:                                  {Group: "policy", Version: "v1"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1beta1", Kind: "Role"}:                              {Group: "rbac.authorization.k8s.io", Version: "v1"},

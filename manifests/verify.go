@@ -9,10 +9,10 @@ import (
 	"github.com/Masterminds/semver/v3"
 )
 
-// Verify checks a loaded package the way `kubectl kudo package verify` does (reference §1.4),
-// plus checks KUDO lacked where a mistake would otherwise surface only while a plan runs.
-// Errors make the package unusable; warnings are advice. Every finding names the file and,
-// where known, the line. The result is sorted.
+// Verify checks a loaded package the way `kubectl kudo package verify` does (docs/operators.md,
+// Checking a package), plus checks KUDO lacked where a mistake would otherwise surface only
+// while a plan runs. Errors make the package unusable; warnings are advice. Every finding names
+// the file and, where known, the line. The result is sorted.
 func Verify(p *Package) Findings {
 	v := &verifier{p: p}
 	v.parameters()
@@ -209,9 +209,9 @@ func (v *verifier) plans() {
 	}
 }
 
-// strategy checks a plan's or phase's strategy. kudod runs an unset strategy serially (SPEC
-// §3) where KUDO ran it in parallel (KUDO issue #1766): worth a warning only when there is
-// more than one child, since that is when the two differ.
+// strategy checks a plan's or phase's strategy. kudod runs an unset strategy serially
+// (docs/design.md, Running a plan) where KUDO ran it in parallel (KUDO #1766): worth a warning
+// only when there is more than one child, since that is when the two differ.
 func (v *verifier) strategy(file string, line int, where, strategy string, children int, what string) {
 	switch strategy {
 	case StrategySerial, StrategyParallel:

@@ -44,6 +44,7 @@ func TestDecide(t *testing.T) {
 		return &State{Namespace: "data", Name: "inst", Package: p, Parameters: params}
 	}
 	type kv = map[string]string
+	// The groups follow the table and the rules of docs/design.md, Plan selection.
 	cases := []struct {
 		name       string
 		old, new   *State
@@ -53,30 +54,30 @@ func TestDecide(t *testing.T) {
 		err        string // substring of the rejection
 		notInTexts string // must appear in no reason or error
 	}{
-		// SPEC §2: new instance.
+		// New instance.
 		{name: "new instance runs deploy", new: st(zk333, nil), action: ActionDeploy, plan: "deploy", reason: "new instance of zookeeper 0.3.3"},
-		// SPEC §2: instance removed.
+		// Instance removed.
 		{name: "removed without cleanup plan deletes objects", old: st(zk333, nil), action: ActionCleanup, plan: "", reason: "no cleanup plan"},
 		{name: "removed with cleanup plan runs it", old: st(lc1, nil), action: ActionCleanup, plan: "cleanup", reason: "cleanup plan runs"},
-		// SPEC §2: nothing.
+		// Nothing.
 		{name: "nothing changed", old: st(zk333, kv{"NODE_COUNT": "3"}), new: st(zk333, kv{"NODE_COUNT": "3"}), action: ActionNone},
-		// SPEC §2 / ref §4.2: parameters without trigger → update, else deploy.
+		// Parameters without a trigger → update, else deploy.
 		{name: "untriggered change without update plan runs deploy", old: st(zk333, nil), new: st(zk333, kv{"MEMORY": "2Gi"}), action: ActionUpdate, plan: "deploy", reason: "parameter MEMORY set: 2Gi"},
 		{name: "untriggered change with update plan runs update", old: st(lc1, kv{"REPLICAS": "1"}), new: st(lc1, kv{"REPLICAS": "3"}), action: ActionUpdate, plan: "update", reason: "parameter REPLICAS: 1 → 3"},
 		{name: "unset parameter counts as a change", old: st(lc1, kv{"REPLICAS": "3"}), new: st(lc1, nil), action: ActionUpdate, plan: "update", reason: "parameter REPLICAS unset (was 3)"},
-		// ref §4.2 rule 3: the trigger of the changed parameter.
+		// The trigger of the changed parameter.
 		{name: "triggered change runs its plan", old: st(zk333, nil), new: st(zk333, kv{"DISK_SIZE": "10Gi"}), action: ActionUpdate, plan: "not-allowed"},
 		{name: "custom trigger on mysql runs backup", old: st(mysql, nil), new: st(mysql, kv{"BACKUP_FILE": "nightly.sql"}), action: ActionUpdate, plan: "backup"},
 		{name: "triggered and untriggered change runs the trigger's plan", old: st(zk333, nil), new: st(zk333, kv{"DISK_SIZE": "10Gi", "MEMORY": "2Gi"}), action: ActionUpdate, plan: "not-allowed"},
 		{name: "kafka parameter triggers update-instance", old: st(kafka132, nil), new: st(kafka132, kv{"AUTHORIZATION_ENABLED": "true"}), action: ActionUpdate, plan: "update-instance"},
 		{name: "two parameters with the same trigger run it once", old: st(kafka132, nil), new: st(kafka132, kv{"MIRROR_MAKER_ENABLED": "true", "MIRROR_MAKER_REPLICA_COUNT": "2"}), action: ActionUpdate, plan: "mirrormaker"},
-		// ref §4.2 rule 4: two different triggers → rejected.
+		// Two different triggers → rejected.
 		{name: "two different triggers are rejected", old: st(kafka132, nil), new: st(kafka132, kv{"MIRROR_MAKER_ENABLED": "true", "AUTHORIZATION_ENABLED": "true"}), action: ActionRejected, err: "several plans at once (mirrormaker, update-instance)"},
 		{name: "backup and restore triggers together are rejected", old: st(lc1, nil), new: st(lc1, kv{"BACKUP_TARGET": "s3://x", "RESTORE_FROM": "s3://y"}), action: ActionRejected, err: "backup, restore"},
-		// ref §4.5: immutable parameters.
+		// Immutable parameters.
 		{name: "immutable parameter change is rejected", old: st(lc1, kv{"STORAGE_CLASS": "standard"}), new: st(lc1, kv{"STORAGE_CLASS": "fast"}), action: ActionRejected, err: "parameter STORAGE_CLASS is immutable but was changed from standard to fast"},
 		{name: "immutable parameter set to its default is no change", old: st(lc1, nil), new: st(lc1, kv{"STORAGE_CLASS": "standard"}), action: ActionUpdate, plan: "update"},
-		// SPEC §2: operator version changed.
+		// Operator version changed.
 		{name: "zookeeper 0.3.1 to 0.3.3 falls back to deploy", old: st(zk331, nil), new: st(zk333, nil), action: ActionUpgrade, plan: "deploy", reason: "operator version 0.3.1 (appVersion 3.4.14) → 0.3.3 (appVersion 3.6.2)"},
 		{name: "kafka 1.3.1 to 1.3.2 falls back to deploy", old: st(kafka131, nil), new: st(kafka132, nil), action: ActionUpgrade, plan: "deploy"},
 		{name: "upgrade plan runs when the package has one", old: st(lc1, kv{"TIER": ""}), new: st(lc2, kv{"TIER": "gold"}), action: ActionUpgrade, plan: "upgrade"},
@@ -86,7 +87,7 @@ func TestDecide(t *testing.T) {
 		{name: "upgrade with an untriggered change and an update plan is rejected (KUDO)", old: st(lc1, nil), new: st(lc2, kv{"REPLICAS": "2", "TIER": "gold"}), action: ActionRejected, err: `trigger plan "update"`},
 		{name: "parameters new in the new version do not count as changed", old: st(lc1, nil), new: st(lc2, kv{"ZONE": "b", "TIER": "gold"}), action: ActionUpgrade, plan: "upgrade"},
 		{name: "an immutable parameter new in the new version must be explicit", old: st(lc1, nil), new: st(lc2, nil), action: ActionRejected, err: "parameter TIER is new in 2.0.0 and immutable"},
-		// SPEC §2: only templates changed.
+		// Only templates changed.
 		{name: "template change without update plan runs deploy", old: st(zk333, nil), new: st(edited(zk333), nil), action: ActionUpdate, plan: "deploy", reason: "changed in place"},
 		{name: "template change with update plan runs update", old: st(lc1, nil), new: st(edited(lc1), nil), action: ActionUpdate, plan: "update"},
 		{name: "template change with a custom-trigger change is rejected", old: st(lc1, nil), new: st(edited(lc1), kv{"BACKUP_TARGET": "s3://x"}), action: ActionRejected, err: "commit the package change and the parameter change separately"},

@@ -7,7 +7,7 @@ import (
 	"github.com/kudod-dev/kudod/manifests"
 )
 
-// Action is the kind of change a decision makes (SPEC §8).
+// Action is the kind of change a decision makes, as `kudod plan -o json` prints it (docs/cli.md).
 type Action string
 
 // Actions.

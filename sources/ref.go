@@ -14,8 +14,8 @@ import (
 // DefaultBranch is the branch tracked when a Ref names nothing.
 const DefaultBranch = "main"
 
-// Ref says which commit of a repository to track (SPEC §7 `ref`). Exactly one field is set,
-// except that Commit may come with the Branch that holds it.
+// Ref says which commit of a repository to track (`ref` in docs/configuration.md). Exactly one
+// field is set, except that Commit may come with the Branch that holds it.
 type Ref struct {
 	// Branch tracks the head of refs/heads/<Branch>.
 	Branch string

@@ -28,7 +28,8 @@ func refsRepo(t *testing.T) (*gitRepo, [4]string) {
 	return r, c
 }
 
-// TestRefKinds resolves each kind of ref of SPEC §7 to its commit and full ref name.
+// TestRefKinds resolves each kind of `ref` of docs/configuration.md to its commit and full ref
+// name.
 func TestRefKinds(t *testing.T) {
 	remote, c := refsRepo(t)
 	for _, tc := range []struct {

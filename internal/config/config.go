@@ -1,4 +1,5 @@
-// Package config reads and validates the daemon's configuration, kudod.yaml (SPEC §7).
+// Package config reads and validates the daemon's configuration, kudod.yaml
+// (docs/configuration.md).
 // Unknown fields and bad values are errors naming the file, line and field; defaults are
 // filled in, relative file paths are resolved against the file's directory, and secrets are
 // only ever named (files, environment variables), never written in the file.
@@ -71,7 +72,7 @@ type Webhook struct {
 	SecretFile string
 }
 
-// Previews configures pull-request previews (SPEC §6).
+// Previews configures pull-request previews (docs/design.md, Previews).
 type Previews struct {
 	// Refs are path.Match patterns of full ref names, e.g. refs/pull/*/head.
 	Refs []string

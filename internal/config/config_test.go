@@ -48,7 +48,7 @@ repositories:
     url: https://git.example.com/ops/platform.git
 `, &Config{Repositories: []Repository{repo("platform", "https://git.example.com/ops/platform.git", nil)}, Cluster: defaultCluster}},
 
-		{"SPEC section 7", `
+		{"every field of the documented example", `
 repositories:
   - name: platform
     url: https://git.example.com/ops/platform.git   # https, http, ssh, file

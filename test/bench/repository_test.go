@@ -15,7 +15,8 @@ import (
 
 // The benchmark's operator: four small objects that are healthy as soon as they exist, so the
 // figures measure kudod and the API server, not workloads (no kwok needed). The deploy and
-// update plans apply the same step; a parameter change runs update (SPEC §2).
+// update plans apply the same step; a parameter change runs update (docs/design.md, Plan
+// selection).
 const (
 	operatorName = "bench"
 

@@ -59,7 +59,7 @@ func TestPlanCommand(t *testing.T) {
 			}
 		})
 	}
-	// With -o json stdout is the JSON of SPEC §8 whatever the exit code, errors included.
+	// With -o json stdout is the JSON of docs/cli.md whatever the exit code, errors included.
 	for _, to := range []string{second, third, "no-such-branch"} {
 		var out, errb bytes.Buffer
 		code := Execute(context.Background(), []string{"plan", "--repo", r.Dir, "--from", first, "--to", to, "-o", "json"}, &out, &errb)

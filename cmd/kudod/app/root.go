@@ -11,7 +11,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// ExitError carries a command's exit code (SPEC §8: 1 for findings, 2 for usage and errors).
+// ExitError carries a command's exit code: 1 for findings, 2 for usage and errors (docs/cli.md,
+// Exit codes).
 type ExitError struct {
 	Code int
 	Err  error

@@ -22,7 +22,7 @@ import (
 	"github.com/kudod-dev/kudod/sources"
 )
 
-// runOptions are `kudod run`'s flags (SPEC §7 defaults).
+// runOptions are `kudod run`'s flags (defaults in docs/configuration.md).
 type runOptions struct {
 	configFile      string
 	metricsAddr     string
