@@ -189,6 +189,12 @@ func (d *decoder) duration(n *yaml.Node, field string) time.Duration {
 }
 
 func (d *decoder) stringList(n *yaml.Node, field string) []string {
+	return list(d, n, field, d.str)
+}
+
+// list reads a sequence, calling item for each element with its path (field[i]). A null value
+// is no list (nil); anything but a sequence is reported and read as none.
+func list[T any](d *decoder, n *yaml.Node, field string, item func(n *yaml.Node, field string) T) []T {
 	n = deref(n)
 	if isNull(n) {
 		return nil
@@ -197,9 +203,9 @@ func (d *decoder) stringList(n *yaml.Node, field string) []string {
 		d.errorf(n, field, "must be a list, not %s", kindName(n))
 		return nil
 	}
-	out := make([]string, 0, len(n.Content))
-	for i, item := range n.Content {
-		out = append(out, d.str(item, fmt.Sprintf("%s[%d]", field, i)))
+	out := make([]T, 0, len(n.Content))
+	for i, e := range n.Content {
+		out = append(out, item(e, fmt.Sprintf("%s[%d]", field, i)))
 	}
 	return out
 }

@@ -24,18 +24,8 @@ var scpURL = regexp.MustCompile(`^(?:[^@/]+@)?[^@/:]+:`)
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (d *decoder) repositories(n *yaml.Node, field string) []Repository {
-	n = deref(n)
-	if isNull(n) {
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, field, "must be a list, not %s", kindName(n))
-		return nil
-	}
-	repos := make([]Repository, 0, len(n.Content))
 	names := map[string]string{} // name → where it was first used
-	for i, item := range n.Content {
-		f := fmt.Sprintf("%s[%d]", field, i)
+	return list(d, n, field, func(item *yaml.Node, f string) Repository {
 		r, nameNode := d.repository(item, f)
 		if r.Name != "" {
 			if first, dup := names[r.Name]; dup {
@@ -44,9 +34,8 @@ func (d *decoder) repositories(n *yaml.Node, field string) []Repository {
 				names[r.Name] = fmt.Sprintf("%s, line %d", f, nameNode.Line)
 			}
 		}
-		repos = append(repos, r)
-	}
-	return repos
+		return r
+	})
 }
 
 // repository reads one repository and returns it with the node of its name, for errors.
