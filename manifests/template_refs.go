@@ -75,22 +75,24 @@ func (w *refWalker) node(n parse.Node, atRoot bool) {
 	case *parse.ActionNode:
 		w.pipe(n.Pipe, atRoot)
 	case *parse.IfNode:
-		w.pipe(n.Pipe, atRoot)
-		w.list(n.List, atRoot)
-		w.list(n.ElseList, atRoot)
+		w.branch(&n.BranchNode, atRoot, atRoot)
 	case *parse.RangeNode:
-		w.pipe(n.Pipe, atRoot)
-		w.list(n.List, false)
-		w.list(n.ElseList, atRoot)
+		w.branch(&n.BranchNode, atRoot, false) // the dot is each element
 	case *parse.WithNode:
-		w.pipe(n.Pipe, atRoot)
-		w.list(n.List, false)
-		w.list(n.ElseList, atRoot)
+		w.branch(&n.BranchNode, atRoot, false) // the dot is the pipeline's value
 	case *parse.TemplateNode:
 		w.pipe(n.Pipe, atRoot)
 	case *parse.ListNode:
 		w.list(n, atRoot)
 	}
+}
+
+// branch walks an if, range or with: its pipeline and else branch see the outer dot, its body
+// sees bodyAtRoot.
+func (w *refWalker) branch(b *parse.BranchNode, atRoot, bodyAtRoot bool) {
+	w.pipe(b.Pipe, atRoot)
+	w.list(b.List, bodyAtRoot)
+	w.list(b.ElseList, atRoot)
 }
 
 func (w *refWalker) pipe(p *parse.PipeNode, atRoot bool) {
