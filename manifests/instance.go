@@ -173,21 +173,12 @@ func (in *Instance) parseSpec(file string, spec *yaml.Node) Findings {
 			in.DriftCorrection = &b
 		}
 	}
-	if n := mappingValue(spec, "driftInterval"); n != nil {
-		d, err := time.ParseDuration(n.Value)
-		if err != nil || d <= 0 {
-			fs = append(fs, errorf(file, n.Line, "spec.driftInterval: %q is not a positive duration such as 10m", n.Value))
-		} else {
-			in.DriftInterval = &d
-		}
+	var f *Finding
+	if in.DriftInterval, f = durationField(file, spec, "driftInterval"); f != nil {
+		fs = append(fs, *f)
 	}
-	if n := mappingValue(spec, "stepTimeout"); n != nil {
-		d, err := time.ParseDuration(n.Value)
-		if err != nil || d <= 0 {
-			fs = append(fs, errorf(file, n.Line, "spec.stepTimeout: %q is not a positive duration such as 10m", n.Value))
-		} else {
-			in.StepTimeout = &d
-		}
+	if in.StepTimeout, f = durationField(file, spec, "stepTimeout"); f != nil {
+		fs = append(fs, *f)
 	}
 	return fs
 }
@@ -302,6 +293,21 @@ func (in *Instance) parseSchedules(file string, s *yaml.Node) Findings {
 		in.lines[field+".plan"] = keyLine(n, "plan", n.Line)
 	}
 	return fs
+}
+
+// durationField reads spec.<key> as a positive duration: nil when the key is absent, and a
+// finding when its value is not one.
+func durationField(file string, spec *yaml.Node, key string) (*time.Duration, *Finding) {
+	n := mappingValue(spec, key)
+	if n == nil {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(n.Value)
+	if err != nil || d <= 0 {
+		f := errorf(file, n.Line, "spec.%s: %q is not a positive duration such as 10m", key, n.Value)
+		return nil, &f
+	}
+	return &d, nil
 }
 
 // ParseCron parses a 5-field cron expression or a descriptor (@daily, @hourly, ...), as
