@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
-	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 )
 
@@ -25,34 +24,26 @@ func (e *Engine) ensureChild(ctx context.Context, run *Run, cs *childSpec) (*uns
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, classify(err)
 	}
-	newState := &planner.State{Namespace: parent.Namespace, Name: cs.name, Package: cs.pkg, Parameters: cs.parameters}
-	var request *v1alpha1.PlanRequest
-	if apierrors.IsNotFound(err) {
-		d := planner.Decide(nil, newState)
-		request = planRequest(d)
-	} else {
+	var deployed *planner.DeployedChild
+	if err == nil {
 		if existing.Labels[v1alpha1.LabelParent] != parent.Name {
 			return nil, fatal(fmt.Errorf("instance %s/%s exists and does not belong to %s", parent.Namespace, cs.name, parent.Name))
 		}
-		oldPkg, ferr := run.Children.FindPackage(ctx, existing.Spec.Operator.Name, existing.Spec.Operator.Version, existing.Spec.Operator.AppVersion)
-		if ferr != nil || oldPkg.Digest != existing.Spec.PackageDigest && oldPkg.OperatorVersion == cs.pkg.OperatorVersion {
-			// The old package is gone from the repository: judge the change by the new one.
-			oldPkg = nil
+		deployed = &planner.DeployedChild{Digest: existing.Spec.PackageDigest, Parameters: existing.Spec.Parameters}
+		// A package the repository no longer has is nil: the planner judges by the new one.
+		if old, ferr := run.Children.FindPackage(ctx, existing.Spec.Operator.Name, existing.Spec.Operator.Version, existing.Spec.Operator.AppVersion); ferr == nil {
+			deployed.Package = old
 		}
-		var d planner.Decision
-		if oldPkg == nil {
-			d = planner.Decision{Action: planner.ActionUpgrade, Plan: firstPlan(cs.pkg, manifests.PlanUpgrade, manifests.PlanUpdate, manifests.PlanDeploy), Reasons: []string{"package of the child changed"}}
-		} else {
-			d = planner.Decide(&planner.State{Namespace: parent.Namespace, Name: cs.name, Package: oldPkg, Parameters: existing.Spec.Parameters}, newState)
-		}
-		switch d.Action {
-		case planner.ActionRejected:
-			return nil, fatal(fmt.Errorf("child instance %s: %s", cs.name, d.Error))
-		case planner.ActionNone:
-			request = existing.Spec.Plan
-		default:
-			request = planRequest(d)
-		}
+	}
+	d := planner.DecideChild(deployed, &planner.State{Namespace: parent.Namespace, Name: cs.name, Package: cs.pkg, Parameters: cs.parameters})
+	var request *v1alpha1.PlanRequest
+	switch {
+	case d.Action == planner.ActionRejected:
+		return nil, fatal(fmt.Errorf("child instance %s: %s", cs.name, d.Error))
+	case d.Action == planner.ActionNone && deployed != nil:
+		request = existing.Spec.Plan
+	default:
+		request = planRequest(d)
 	}
 	child := &v1alpha1.Instance{
 		TypeMeta: metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "Instance"},
@@ -117,13 +108,4 @@ func (e *Engine) waitChild(ctx context.Context, run *Run, cs *childSpec) error {
 
 func planRequest(d planner.Decision) *v1alpha1.PlanRequest {
 	return &v1alpha1.PlanRequest{Name: d.Plan, UID: string(uuid.NewUUID()), Action: string(d.Action), Reasons: d.Reasons}
-}
-
-func firstPlan(p *manifests.Package, names ...string) string {
-	for _, n := range names {
-		if p.HasPlan(n) {
-			return n
-		}
-	}
-	return ""
 }
