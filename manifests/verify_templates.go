@@ -95,15 +95,15 @@ func (v *verifier) templateUses() map[string]templateUse {
 		uses[key] = u
 	}
 	for _, t := range v.p.Tasks {
-		switch t.Kind {
-		case TaskApply, TaskDelete, TaskToggle:
-			for _, r := range t.Spec.Resources {
-				mark(t, r, "resource", nil)
+		for _, tt := range t.Templates() {
+			switch tt.Role {
+			case RoleResource:
+				mark(t, tt.Key, "resource", nil)
+			case RolePipePod:
+				mark(t, tt.Key, "pod template", func(u *templateUse) { u.pipeTasks = append(u.pipeTasks, t) })
+			case RoleParameterFile:
+				mark(t, tt.Key, "parameterFile", func(u *templateUse) { u.parameterFile = true })
 			}
-		case TaskPipe:
-			mark(t, t.Spec.Pod, "pod template", func(u *templateUse) { u.pipeTasks = append(u.pipeTasks, t) })
-		case TaskKudoOperator:
-			mark(t, t.Spec.ParameterFile, "parameterFile", func(u *templateUse) { u.parameterFile = true })
 		}
 	}
 	return uses
@@ -220,14 +220,12 @@ func (v *verifier) parameterFile(file, text string) {
 	v.errorf(file, 0, "parameterFile must render to a YAML map of parameter values, renders to %s", what)
 }
 
-// usedAsResource reports whether an Apply, Delete or Toggle task names the template.
+// usedAsResource reports whether a task renders the template to objects it applies or deletes.
 func (v *verifier) usedAsResource(key string) bool {
 	for _, t := range v.p.Tasks {
-		if t.Kind == TaskApply || t.Kind == TaskDelete || t.Kind == TaskToggle {
-			for _, r := range t.Spec.Resources {
-				if r == key {
-					return true
-				}
+		for _, tt := range t.Templates() {
+			if tt.Role == RoleResource && tt.Key == key {
+				return true
 			}
 		}
 	}
