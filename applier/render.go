@@ -163,6 +163,8 @@ type planRender struct {
 	// offline renders without a cluster: objects are not prepared, child packages not looked up.
 	offline bool
 	sets    []*objectSet
+	// where is the task being rendered, for messages.
+	where string
 }
 
 // render renders every task of every step of a plan, then prepares the objects for the
@@ -193,9 +195,10 @@ func (r *planRender) render(ctx context.Context, planName string) (*RenderedPlan
 				if !ok {
 					return nil, fmt.Errorf("task %s: unknown task kind %q", def.Name, def.Kind)
 				}
+				r.where = fmt.Sprintf("plan %s, phase %s, step %s, task %s", plan.Name, ph.Name, st.Name, def.Name)
 				t, err := kind(ctx, r, in, def)
 				if err != nil {
-					return nil, fmt.Errorf("plan %s, phase %s, step %s, task %s: %w", plan.Name, ph.Name, st.Name, def.Name, err)
+					return nil, fmt.Errorf("%s: %w", r.where, err)
 				}
 				rs.tasks = append(rs.tasks, renderedTask{task: t, def: def})
 			}
@@ -234,7 +237,7 @@ func (r *planRender) resources(t *manifests.Task, in manifests.RenderInput, appl
 
 // add records objects a task rendered from a template, to be prepared with the rest.
 func (r *planRender) add(template string, objs []*unstructured.Unstructured, applied bool) *objectSet {
-	s := &objectSet{template: template, objects: objs, applied: applied}
+	s := &objectSet{template: template, objects: objs, applied: applied, where: r.where}
 	r.sets = append(r.sets, s)
 	return s
 }
@@ -261,7 +264,7 @@ func (r *planRender) prepareAll() ([]string, error) {
 				continue
 			}
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", s.where, err)
 			}
 			warnings = append(warnings, w...)
 			kept = append(kept, o)

@@ -57,6 +57,8 @@ type objectSet struct {
 	// applied: the plan applies the objects; false: it deletes them. Only objects it applies
 	// may define kinds (CRDs) or be refused for a kind the cluster does not serve.
 	applied bool
+	// where is the task that rendered them ("plan P, phase H, step S, task T"), for messages.
+	where string
 }
 
 // objectsOf returns the objects of sets, in order.
