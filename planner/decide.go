@@ -9,7 +9,8 @@ import (
 )
 
 // Decide compares an instance's old and new state and returns which plan runs, following
-// SPEC §2 and KUDO's admission rules (reference §4):
+// docs/design.md, Plan selection, and KUDO's admission webhook
+// (pkg/apis/kudo/v1beta1/instance_admission.go):
 //   - new instance → deploy;
 //   - removed instance → cleanup (the plan when the package has one);
 //   - operator version changed → upgrade, else update, else deploy; rejected when changed

@@ -7,7 +7,8 @@ import (
 	"github.com/kudod-dev/kudod/manifests"
 )
 
-// Action is the kind of change a decision makes (SPEC §8).
+// Action is the kind of change a decision makes; `kudod plan` prints it (docs/design.md,
+// Plan selection).
 type Action string
 
 // Actions.

@@ -51,7 +51,7 @@ func StateOf(in *manifests.Instance) *State {
 	}
 }
 
-// Options tune Diff with the repository's settings (SPEC §7).
+// Options tune Diff with the repository's settings (docs/configuration.md).
 type Options struct {
 	// AllowEmpty lets a commit remove every instance of the repository.
 	AllowEmpty bool
@@ -125,7 +125,7 @@ func Diff(old, new Side, opts Options) Result {
 		case n == nil && new.Invalid[k] != "":
 			res.Decisions = append(res.Decisions, rejectedInvalid(k, o, new.Invalid[k]))
 		case n == nil && o != nil && new.BrokenFiles[o.File] != "":
-			// The file no longer parses: the instance may well still be in it (SPEC §2).
+			// The file no longer parses: the instance may well still be in it (docs/design.md, Plan selection).
 			d := Decision{Namespace: o.Namespace, Instance: o.Name, Old: o, Reasons: []string{}}
 			res.Decisions = append(res.Decisions, reject(d, fmt.Sprintf("%s cannot be read: %s", o.File, new.BrokenFiles[o.File])))
 		case n == nil:
