@@ -46,12 +46,7 @@ func (e *Engine) Preview(ctx context.Context, run *Run) ([]ObjectChange, error) 
 	if err != nil {
 		return nil, err
 	}
-	pv := &planPreview{namespace: run.Instance.Namespace, applied: map[string]*unstructured.Unstructured{}, deleted: map[string]*unstructured.Unstructured{}, listed: map[string]bool{}}
-	rp.eachStep(func(rs *renderedStep) {
-		for _, t := range rs.tasks {
-			t.preview(pv)
-		}
-	})
+	pv := rp.preview(run.Instance.Namespace)
 	var out []ObjectChange
 	for _, entry := range pv.order {
 		if entry.change != nil {
@@ -100,6 +95,17 @@ type planPreview struct {
 	deleted   map[string]*unstructured.Unstructured
 	// listed are the objects in order.
 	listed map[string]bool
+}
+
+// preview asks every task, in plan order, what it would do.
+func (rp *RenderedPlan) preview(namespace string) *planPreview {
+	pv := &planPreview{namespace: namespace, applied: map[string]*unstructured.Unstructured{}, deleted: map[string]*unstructured.Unstructured{}, listed: map[string]bool{}}
+	rp.eachStep(func(rs *renderedStep) {
+		for _, t := range rs.tasks {
+			t.preview(pv)
+		}
+	})
+	return pv
 }
 
 // previewEntry is an object the plan applies (by inventory ID), or a change known without

@@ -433,3 +433,62 @@ plans:
 		t.Errorf("deletes %v", got)
 	}
 }
+
+// A preview asks each task what it would do, in plan order; the last task to apply or delete
+// an object decides.
+func TestPreviewCollectsWhatEachTaskWouldDo(t *testing.T) {
+	const ops = `tasks:
+  - name: app
+    kind: Apply
+    spec: {resources: [app.yaml]}
+  - name: remove
+    kind: Delete
+    spec: {resources: [app.yaml, old.yaml]}
+  - name: generate
+    kind: Pipe
+    spec:
+      pod: pod.yaml
+      pipe: [{file: /out/token, kind: Secret, key: token}]
+  - name: child
+    kind: KudoOperator
+    spec: {package: child}
+plans:
+  deploy:
+    phases:
+      - name: main
+        steps:
+          - name: first
+            tasks: [app, remove, generate]
+          - name: again
+            tasks: [app, child]
+`
+	templates := map[string]string{
+		"app.yaml": manifest("v1", "ConfigMap", "app"),
+		"old.yaml": manifest("v1", "ConfigMap", "old"),
+		"pod.yaml": everyKindTemplates["pod.yaml"],
+	}
+	pkg := testPackage(t, ops, "", templates)
+	rp, err := render(t, pkg, "deploy", nil, prepareOptions{allowClusterScoped: true}, children{childPackage(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv := rp.preview("ns")
+	var order []string
+	for _, e := range pv.order {
+		if e.change != nil {
+			order = append(order, e.change.Action+" "+e.change.Object)
+		} else {
+			order = append(order, "apply "+e.id)
+		}
+	}
+	want := []string{"apply ns_app__ConfigMap", "created Secret/ns/inst.deploy.main.first.generate.token", "configured Instance/ns/inst-child"}
+	if !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	if _, ok := pv.applied["ns_app__ConfigMap"]; !ok {
+		t.Error("the ConfigMap a later step applies again is not applied")
+	}
+	if got := sortedIDs(pv.deleted); !slices.Equal(got, []string{"ns_old__ConfigMap"}) {
+		t.Errorf("deleted %v", got)
+	}
+}
