@@ -35,20 +35,20 @@ type pipeArtifact struct {
 }
 
 func renderPipe(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
-	path := r.pkg.TemplatePath(t.Spec.Pod)
+	file := r.pkg.TemplatePath(t.Spec.Pod)
 	objs, err := r.pkg.Render(t.Spec.Pod, in)
 	if err != nil {
 		return nil, err
 	}
 	if len(objs) != 1 || objs[0].GetKind() != "Pod" {
-		return nil, fmt.Errorf("%s: a Pipe task's pod template must hold exactly one Pod", path)
+		return nil, fmt.Errorf("%s: a Pipe task's pod template must hold exactly one Pod", file)
 	}
 	pod := objs[0]
 	pod.SetName(manifests.PipePodName(in.Name, manifests.PipeRef{Plan: in.PlanName, Phase: in.PhaseName, Step: in.StepName, Task: t.Name}))
 	if err := manifests.CheckPipePod(objs, t.Spec.Pipe); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	p := &pipeTask{def: t, pod: r.add(path, objs, true)}
+	p := &pipeTask{def: t, pod: r.add(file, objs, true)}
 	for _, spec := range t.Spec.Pipe {
 		p.artifacts = append(p.artifacts, pipeArtifact{PipeSpec: spec, name: in.Pipes[spec.Key]})
 	}
