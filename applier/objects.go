@@ -1,17 +1,15 @@
-// Package applier runs a plan against a cluster: it renders every template of the plan
-// before the first write, then walks phases and steps (serial unless a strategy says
-// parallel), server-side applies each step's objects with fluxcd/pkg/ssa after validating
-// them by dry-run, waits for them to be healthy, records what it applied in an inventory and
-// prunes what no plan renders any more.
 package applier
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"k8s.io/utils/ptr"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
@@ -37,18 +35,26 @@ var workloadKinds = map[schema.GroupKind]bool{
 	{Group: "batch", Kind: "CronJob"}:    true,
 }
 
-// scope says whether kinds are namespaced: from the cluster's discovery, or from a CRD the plan
-// itself creates (its kinds are not served until the CRD is established).
+// scope says whether the cluster serves kinds and whether they are namespaced. The API
+// server's discovery decides; a CRD the plan applies speaks only for what the cluster does not
+// serve yet (its kinds are not served until the CRD is established). A CRD of a Delete task or
+// of a Toggle that is off is never applied, so it speaks for nothing, and a CRD can never make
+// a kind the cluster serves namespaced: a decoy CRD declaring ClusterRoleBinding namespaced
+// must not slip one past allowClusterScoped: false.
 type scope struct {
 	mapper meta.RESTMapper
-	// planCRDs are kinds defined by CRDs rendered in the same plan: group/kind → namespaced.
+	// planCRDs are kinds defined by CRDs the plan applies: group/kind → namespaced.
 	planCRDs map[schema.GroupKind]bool
 	// planCRDVersions are group/versions those CRDs serve.
 	planCRDVersions map[schema.GroupVersionKind]bool
+	// kinds caches discovery by kind (nil: the cluster serves no version of it), so a plan of
+	// many objects of a kind not served yet asks the API server once.
+	kinds map[schema.GroupKind]*meta.RESTMapping
 }
 
+// newScope returns the scope of a plan that applies objs.
 func newScope(mapper meta.RESTMapper, objs []*unstructured.Unstructured) *scope {
-	s := &scope{mapper: mapper, planCRDs: map[schema.GroupKind]bool{}, planCRDVersions: map[schema.GroupVersionKind]bool{}}
+	s := &scope{mapper: mapper, planCRDs: map[schema.GroupKind]bool{}, planCRDVersions: map[schema.GroupVersionKind]bool{}, kinds: map[schema.GroupKind]*meta.RESTMapping{}}
 	for _, o := range objs {
 		if o.GetKind() != "CustomResourceDefinition" || o.GroupVersionKind().Group != "apiextensions.k8s.io" {
 			continue
@@ -73,7 +79,9 @@ func newScope(mapper meta.RESTMapper, objs []*unstructured.Unstructured) *scope 
 	return s
 }
 
-// served reports whether the cluster (or a CRD of the plan) serves a group/version/kind.
+// served reports whether the cluster, or a CRD the plan applies, serves a group/version/kind.
+// A plan's CRD may add a version to a kind the cluster serves: that decides which version an
+// object is applied at, never its scope.
 func (s *scope) served(gvk schema.GroupVersionKind) bool {
 	if s.planCRDVersions[gvk] {
 		return true
@@ -82,31 +90,95 @@ func (s *scope) served(gvk schema.GroupVersionKind) bool {
 	return err == nil
 }
 
-// namespaced reports whether a kind is namespaced.
+// clusterKind returns how the cluster serves a kind at its preferred version, nil when it
+// serves no version of it.
+func (s *scope) clusterKind(gk schema.GroupKind) (*meta.RESTMapping, error) {
+	if m, ok := s.kinds[gk]; ok {
+		return m, nil
+	}
+	m, err := s.mapper.RESTMapping(gk)
+	if meta.IsNoMatchError(err) {
+		m, err = nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("discover %s: %w", gk, err)
+	}
+	s.kinds[gk] = m
+	return m, nil
+}
+
+// servesKind reports whether the cluster serves any version of a kind, or a CRD the plan
+// applies defines it.
+func (s *scope) servesKind(gk schema.GroupKind) (bool, error) {
+	m, err := s.clusterKind(gk)
+	if err != nil {
+		return false, err
+	}
+	_, planned := s.planCRDs[gk]
+	return m != nil || planned, nil
+}
+
+// namespaced reports whether a kind is namespaced: as discovery says, else as the plan's CRD
+// that defines it says.
 func (s *scope) namespaced(gvk schema.GroupVersionKind) (bool, error) {
+	m, err := s.clusterKind(gvk.GroupKind())
+	if err != nil {
+		return false, err
+	}
+	if m != nil {
+		return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+	}
 	if ns, ok := s.planCRDs[gvk.GroupKind()]; ok {
 		return ns, nil
 	}
-	m, err := s.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
-	if err != nil {
-		return false, fmt.Errorf("the cluster does not serve %s %s: %w", gvk.GroupVersion(), gvk.Kind, err)
-	}
-	return m.Scope.Name() == meta.RESTScopeNameNamespace, nil
+	return false, fmt.Errorf("the cluster does not serve %s %s", gvk.GroupVersion(), gvk.Kind)
+}
+
+// notServedError is an object of a kind the cluster serves at no version, and no CRD of the
+// plan defines: no such object can exist.
+type notServedError struct {
+	template string
+	object   *unstructured.Unstructured
+}
+
+func (e *notServedError) Error() string {
+	gvk := e.object.GroupVersionKind()
+	return fmt.Sprintf("%s: %s/%s: the cluster does not serve %s %s, nor any other version of that kind: is the CustomResourceDefinition or API that defines it installed?",
+		e.template, gvk.Kind, e.object.GetName(), gvk.GroupVersion(), gvk.Kind)
 }
 
 // prepareOptions say how rendered objects are made ready for the cluster.
 type prepareOptions struct {
 	allowClusterScoped bool
+	// dropUnserved: an object the plan applies of a kind the cluster does not serve is left
+	// out, not an error (the objects pruning keeps: such an object cannot exist).
+	dropUnserved bool
 }
 
 // prepare upgrades retired API versions, forces namespaced objects into the instance's
 // namespace with a controller reference to the Instance, and labels everything as KUDO does.
-// It returns a warning per upgraded object, naming the template it came from.
-func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Instance, pkg *manifests.Package, sc *scope, opts prepareOptions) ([]string, error) {
+// It returns a warning per upgraded object, naming the template it came from. deleting says
+// the plan deletes obj: any version the cluster serves of its kind will do, and an object of a
+// kind the cluster does not serve is a *notServedError, which means there is nothing to delete.
+func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Instance, pkg *manifests.Package, sc *scope, opts prepareOptions, deleting bool) ([]string, error) {
 	var warnings []string
 	up, err := manifests.UpgradeAPIVersion(obj, sc.served)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", template, err)
+		gk := obj.GroupVersionKind().GroupKind()
+		served, derr := sc.servesKind(gk)
+		switch {
+		case derr != nil:
+			return nil, fmt.Errorf("%s: %s/%s: %w", template, gk.Kind, obj.GetName(), derr)
+		case !served:
+			return nil, &notServedError{template: template, object: obj}
+		case !deleting:
+			return nil, fmt.Errorf("%s: %w", template, err)
+		}
+		// Deleting needs no schema: the kind's preferred version finds the object.
+		m, _ := sc.clusterKind(gk)
+		if m != nil {
+			obj.SetAPIVersion(m.GroupVersionKind.GroupVersion().String())
+		}
 	}
 	if up != nil {
 		warnings = append(warnings, fmt.Sprintf("%s: %s", template, up))
@@ -123,7 +195,7 @@ func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Ins
 			Kind:       "Instance",
 			Name:       inst.Name,
 			UID:        inst.UID,
-			Controller: ptrTrue(),
+			Controller: ptr.To(true),
 		}})
 	} else {
 		if !opts.allowClusterScoped {
@@ -143,8 +215,6 @@ func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Ins
 	}
 	return warnings, nil
 }
-
-func ptrTrue() *bool { t := true; return &t }
 
 func setLabels(obj *unstructured.Unstructured, labels map[string]string) {
 	l := obj.GetLabels()
@@ -183,4 +253,13 @@ func objectRef(obj *unstructured.Unstructured) string {
 		return obj.GetKind() + "/" + obj.GetName()
 	}
 	return obj.GetKind() + "/" + obj.GetNamespace() + "/" + obj.GetName()
+}
+
+// describeObjects lists objects as Kind/namespace/name.
+func describeObjects(objs []*unstructured.Unstructured) string {
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		names = append(names, objectRef(o))
+	}
+	return strings.Join(names, ", ")
 }

@@ -40,64 +40,31 @@ type ObjectChange struct {
 // Preview says what running a plan would do, without writing anything: every object the plan
 // applies is dry-run with server-side apply (created, configured with a diff, unchanged),
 // every object it deletes is looked up, and the objects pruning would delete afterwards are
-// listed. Only GET and dryRun=All requests reach the cluster.
+// listed. Only GET and dryRun=All requests reach the cluster (docs/design.md, Previews).
 func (e *Engine) Preview(ctx context.Context, run *Run) ([]ObjectChange, error) {
 	rp, err := e.Render(ctx, run)
 	if err != nil {
 		return nil, err
 	}
-	applied := map[string]*unstructured.Unstructured{}
-	var order []string
-	deleted := map[string]*unstructured.Unstructured{}
-	for _, ph := range rp.Plan.Phases {
-		for _, st := range ph.Steps {
-			for _, t := range rp.step(ph.Name, st.Name).tasks {
-				for _, o := range t.apply {
-					id := inventoryID(o)
-					if _, seen := applied[id]; !seen {
-						order = append(order, id)
-					}
-					applied[id] = o
-					delete(deleted, id)
-				}
-				for _, o := range t.delete {
-					id := inventoryID(o)
-					deleted[id] = o
-					delete(applied, id)
-				}
-				if t.pipe != nil {
-					for _, a := range t.pipe.artifacts {
-						order = append(order, "pipe:"+a.Kind+"/"+run.Instance.Namespace+"/"+a.name)
-					}
-				}
-				if t.child != nil {
-					order = append(order, "child:"+t.child.name)
-				}
-			}
-		}
-	}
+	pv := rp.preview(run.Instance.Namespace)
 	var out []ObjectChange
-	for _, id := range order {
-		switch {
-		case strings.HasPrefix(id, "pipe:"):
-			out = append(out, ObjectChange{Object: strings.TrimPrefix(id, "pipe:"), Action: ChangeCreated, Note: "written by a Pipe task from a file its pod makes"})
-		case strings.HasPrefix(id, "child:"):
-			out = append(out, ObjectChange{Object: "Instance/" + run.Instance.Namespace + "/" + strings.TrimPrefix(id, "child:"), Action: ChangeConfigured, Note: "a child instance (KudoOperator task): its own plan runs"})
-		default:
-			o, ok := applied[id]
-			if !ok {
-				continue
-			}
-			c, err := e.previewApply(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+	for _, entry := range pv.order {
+		if entry.change != nil {
+			out = append(out, *entry.change)
+			continue
 		}
+		o, ok := pv.applied[entry.id]
+		if !ok {
+			continue // a later task deletes it
+		}
+		c, err := e.previewApply(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
 	}
-	ids := sortedIDs(deleted)
-	for _, id := range ids {
-		o := deleted[id]
+	for _, id := range sortedIDs(pv.deleted) {
+		o := pv.deleted[id]
 		if e.exists(ctx, o) {
 			out = append(out, ObjectChange{Object: objectRef(o), Action: ChangeDeleted})
 		}
@@ -111,11 +78,68 @@ func (e *Engine) Preview(ctx context.Context, run *Run) ([]ObjectChange, error) 
 		return nil, err
 	}
 	for _, o := range stale {
-		if _, gone := deleted[inventoryID(o)]; !gone && e.exists(ctx, o) {
+		if _, gone := pv.deleted[inventoryID(o)]; !gone && e.exists(ctx, o) {
 			out = append(out, ObjectChange{Object: objectRef(o), Action: ChangePruned})
 		}
 	}
 	return out, nil
+}
+
+// planPreview collects what a plan's tasks would do, in plan order: the last task to apply or
+// delete an object decides what happens to it.
+type planPreview struct {
+	// namespace is the instance's.
+	namespace string
+	order     []previewEntry
+	applied   map[string]*unstructured.Unstructured
+	deleted   map[string]*unstructured.Unstructured
+	// listed are the objects in order.
+	listed map[string]bool
+}
+
+// preview asks every task, in plan order, what it would do.
+func (rp *RenderedPlan) preview(namespace string) *planPreview {
+	pv := &planPreview{namespace: namespace, applied: map[string]*unstructured.Unstructured{}, deleted: map[string]*unstructured.Unstructured{}, listed: map[string]bool{}}
+	rp.eachStep(func(rs *renderedStep) {
+		for _, t := range rs.tasks {
+			t.preview(pv)
+		}
+	})
+	return pv
+}
+
+// previewEntry is an object the plan applies (by inventory ID), or a change known without
+// asking the cluster.
+type previewEntry struct {
+	id     string
+	change *ObjectChange
+}
+
+// apply records objects the plan applies; they are dry-run when the preview is made.
+func (pv *planPreview) apply(objs ...*unstructured.Unstructured) {
+	for _, o := range objs {
+		id := inventoryID(o)
+		if !pv.listed[id] {
+			pv.listed[id] = true
+			pv.order = append(pv.order, previewEntry{id: id})
+		}
+		pv.applied[id] = o
+		delete(pv.deleted, id)
+	}
+}
+
+// delete records objects the plan deletes; those that exist are listed as deleted.
+func (pv *planPreview) delete(objs ...*unstructured.Unstructured) {
+	for _, o := range objs {
+		id := inventoryID(o)
+		pv.deleted[id] = o
+		delete(pv.applied, id)
+	}
+}
+
+// add records a change the cluster cannot dry-run (a pipe's artifact, a child instance).
+func (pv *planPreview) add(c ObjectChange) {
+	pv.order = append(pv.order, previewEntry{change: &c})
 }
 
 // PreviewDeletion lists what removing an instance would delete: every object of its inventory

@@ -2,19 +2,18 @@ package applier
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
-	"gopkg.in/yaml.v3"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
-// RenderedPlan is every object a plan run writes, rendered before the first write (SPEC §3):
-// a render error rejects the plan with nothing written.
+// RenderedPlan is every object a plan run writes, rendered before the first write: a render
+// error rejects the plan with nothing written (docs/design.md, Running a plan).
 type RenderedPlan struct {
 	Plan  *manifests.Plan
 	steps map[string]*renderedStep
@@ -24,37 +23,22 @@ type RenderedPlan struct {
 
 type renderedStep struct {
 	phase, step string
-	tasks       []*renderedTask
+	tasks       []renderedTask
 }
 
-// renderedTask is one task of one step with what it writes.
+// renderedTask is a task of a step with its definition.
 type renderedTask struct {
-	task *manifests.Task
-	// apply holds the objects of an Apply task, or of a Toggle task whose parameter is true.
-	apply []*unstructured.Unstructured
-	// delete holds the objects of a Delete task, or of a Toggle task whose parameter is false.
-	delete []*unstructured.Unstructured
-	pipe   *pipeSpec
-	child  *childSpec
+	task
+	def *manifests.Task
 }
 
-// pipeSpec is a rendered Pipe task: its pod and the artifacts it produces.
-type pipeSpec struct {
-	pod       *unstructured.Unstructured
-	artifacts []pipeArtifact
-}
-
-type pipeArtifact struct {
-	manifests.PipeSpec
-	// name of the Secret or ConfigMap.
-	name string
-}
-
-// childSpec is a rendered KudoOperator task: the child instance to create.
-type childSpec struct {
-	name       string
-	pkg        *manifests.Package
-	parameters map[string]string
+// batch returns what the step's tasks apply and delete, in task order.
+func (rs *renderedStep) batch() (apply, remove []*unstructured.Unstructured) {
+	for _, t := range rs.tasks {
+		a, r := t.batch()
+		apply, remove = append(apply, a...), append(remove, r...)
+	}
+	return apply, remove
 }
 
 func stepKey(phase, step string) string { return phase + "/" + step }
@@ -63,16 +47,69 @@ func (rp *RenderedPlan) step(phase, step string) *renderedStep {
 	return rp.steps[stepKey(phase, step)]
 }
 
+// eachStep calls fn for the plan's steps in plan order.
+func (rp *RenderedPlan) eachStep(fn func(*renderedStep)) {
+	for _, ph := range rp.Plan.Phases {
+		for _, st := range ph.Steps {
+			fn(rp.step(ph.Name, st.Name))
+		}
+	}
+}
+
 // Objects returns every object the plan applies, in plan order.
 func (rp *RenderedPlan) Objects() []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	for _, ph := range rp.Plan.Phases {
-		for _, st := range ph.Steps {
-			for _, t := range rp.step(ph.Name, st.Name).tasks {
-				out = append(out, t.apply...)
-			}
+	rp.eachStep(func(rs *renderedStep) {
+		apply, _ := rs.batch()
+		out = append(out, apply...)
+	})
+	return out
+}
+
+// Inventory is everything the plan records in an instance's inventory when it runs, as each
+// task kind says: the objects of its Apply tasks and Toggle tasks that are on, its Pipe
+// artifacts and children.
+func (rp *RenderedPlan) Inventory(namespace string) Inventory {
+	inv := Inventory{}
+	rp.eachStep(func(rs *renderedStep) {
+		for _, t := range rs.tasks {
+			inv.Add(t.inventory(namespace)...)
 		}
-	}
+	})
+	return inv
+}
+
+// RenderedTask is one task of a rendered plan as `kudod render --plan` prints it.
+type RenderedTask struct {
+	Phase, Step string
+	Task        *manifests.Task
+	// Action says what the plan does with the objects: "applied", "deleted", "applied: P is
+	// true", "deleted: P is false"; empty for a task without objects of its own.
+	Action string
+	// Templates are the task's objects by template, in the task's order.
+	Templates []RenderedTemplate
+}
+
+// RenderedTemplate is the objects one template rendered for a task.
+type RenderedTemplate struct {
+	// Path is the template's path in the package's file tree.
+	Path    string
+	Objects []*unstructured.Unstructured
+}
+
+// Tasks returns the plan's tasks in plan order with what each renders.
+func (rp *RenderedPlan) Tasks() []RenderedTask {
+	var out []RenderedTask
+	rp.eachStep(func(rs *renderedStep) {
+		for _, t := range rs.tasks {
+			action, sets := t.output()
+			rt := RenderedTask{Phase: rs.phase, Step: rs.step, Task: t.def, Action: action}
+			for _, s := range sets {
+				rt.Templates = append(rt.Templates, RenderedTemplate{Path: s.template, Objects: s.objects})
+			}
+			out = append(out, rt)
+		}
+	})
 	return out
 }
 
@@ -81,175 +118,158 @@ type PackageFinder interface {
 	FindPackage(ctx context.Context, name, operatorVersion, appVersion string) (*manifests.Package, error)
 }
 
-// renderInput describes one plan render.
-type renderInput struct {
-	instance *v1alpha1.Instance
-	pkg      *manifests.Package
-	plan     string
-	params   map[string]string // effective values
-	children PackageFinder
-	prepare  prepareOptions
+// Render renders every template of the run's plan and prepares the objects for the cluster;
+// an error means nothing must be written.
+func (e *Engine) Render(ctx context.Context, run *Run) (*RenderedPlan, error) {
+	return e.render(ctx, run, false)
 }
 
-// renderPlan renders every task of every step of a plan and prepares the objects for the
-// cluster. The API version upgrades need the plan's own CRDs, so rendering happens in two
-// passes: render everything, then prepare with a scope that knows the plan's CRDs.
-func renderPlan(ctx context.Context, in renderInput, mapperScope func([]*unstructured.Unstructured) *scope) (*RenderedPlan, error) {
-	plan, ok := in.pkg.Plans[in.plan]
-	if !ok {
-		return nil, fmt.Errorf("%s has no plan %q", in.pkg.ID(), in.plan)
+// render renders a run's plan against the engine's cluster. keepOnly renders for the set of
+// objects pruning keeps: an object of a kind the cluster does not serve cannot exist, so it is
+// left out instead of failing the render.
+func (e *Engine) render(ctx context.Context, run *Run, keepOnly bool) (*RenderedPlan, error) {
+	r := &planRender{
+		instance: run.Instance, pkg: run.Package, params: run.Package.EffectiveParams(run.Params),
+		children: run.Children, mapper: e.mapper,
+		prepare: prepareOptions{allowClusterScoped: e.opts.AllowClusterScoped, dropUnserved: keepOnly},
 	}
-	rp := &RenderedPlan{Plan: plan, steps: map[string]*renderedStep{}}
-	pipes := in.pkg.Pipes(in.instance.Name, plan.Name)
-	var all []*unstructured.Unstructured
-	type prep struct {
-		obj      *unstructured.Unstructured
-		template string
-	}
-	var toPrepare []prep
-	for _, ph := range plan.Phases {
-		for _, st := range ph.Steps {
-			rs := &renderedStep{phase: ph.Name, step: st.Name}
-			rp.steps[stepKey(ph.Name, st.Name)] = rs
-			ri := manifests.RenderInput{
-				Name: in.instance.Name, Namespace: in.instance.Namespace,
-				PlanName: plan.Name, PhaseName: ph.Name, StepName: st.Name,
-				Params: in.params, Pipes: pipes,
-			}
-			for _, tn := range st.Tasks {
-				task := in.pkg.Task(tn)
-				if task == nil {
-					return nil, fmt.Errorf("step %s/%s names task %q, which %s does not define", ph.Name, st.Name, tn, in.pkg.ID())
-				}
-				rt := &renderedTask{task: task}
-				switch task.Kind {
-				case manifests.TaskApply, manifests.TaskDelete, manifests.TaskToggle:
-					on := task.Kind != manifests.TaskDelete
-					if task.Kind == manifests.TaskToggle {
-						v, err := strconv.ParseBool(strings.TrimSpace(in.params[task.Spec.Parameter]))
-						if err != nil {
-							return nil, fmt.Errorf("task %s: Toggle parameter %s is %q, not a boolean", task.Name, task.Spec.Parameter, in.params[task.Spec.Parameter])
-						}
-						on = v
-					}
-					for _, key := range task.Spec.Resources {
-						objs, err := in.pkg.Render(key, ri)
-						if err != nil {
-							return nil, fmt.Errorf("task %s: %w", task.Name, err)
-						}
-						for _, o := range objs {
-							if o.GetName() == "" {
-								return nil, fmt.Errorf("task %s: %s: %s without metadata.name", task.Name, in.pkg.TemplatePath(key), o.GetKind())
-							}
-							toPrepare = append(toPrepare, prep{o, in.pkg.TemplatePath(key)})
-						}
-						if on {
-							rt.apply = append(rt.apply, objs...)
-						} else {
-							rt.delete = append(rt.delete, objs...)
-						}
-						all = append(all, objs...)
-					}
-				case manifests.TaskPipe:
-					ps, err := renderPipe(in, task, ri, ph.Name, st.Name)
-					if err != nil {
-						return nil, fmt.Errorf("task %s: %w", task.Name, err)
-					}
-					rt.pipe = ps
-					toPrepare = append(toPrepare, prep{ps.pod, in.pkg.TemplatePath(task.Spec.Pod)})
-					all = append(all, ps.pod)
-				case manifests.TaskKudoOperator:
-					cs, err := renderChild(ctx, in, task)
-					if err != nil {
-						return nil, fmt.Errorf("task %s: %w", task.Name, err)
-					}
-					rt.child = cs
-				case manifests.TaskDummy:
-				default:
-					return nil, fmt.Errorf("task %s: unknown task kind %q", task.Name, task.Kind)
-				}
-				rs.tasks = append(rs.tasks, rt)
-			}
-		}
-	}
-	sc := mapperScope(all)
-	for _, p := range toPrepare {
-		w, err := prepare(p.obj, p.template, in.instance, in.pkg, sc, in.prepare)
-		if err != nil {
-			return nil, err
-		}
-		rp.Warnings = append(rp.Warnings, w...)
+	rp, err := r.render(ctx, run.Plan)
+	if err != nil {
+		return nil, fatal(err)
 	}
 	return rp, nil
 }
 
-func renderPipe(in renderInput, task *manifests.Task, ri manifests.RenderInput, phase, step string) (*pipeSpec, error) {
-	objs, err := in.pkg.Render(task.Spec.Pod, ri)
-	if err != nil {
-		return nil, err
-	}
-	if len(objs) != 1 || objs[0].GetKind() != "Pod" {
-		return nil, fmt.Errorf("%s: a Pipe task's pod template must hold exactly one Pod", in.pkg.TemplatePath(task.Spec.Pod))
-	}
-	pod := objs[0]
-	pod.SetName(manifests.PipePodName(in.instance.Name, manifests.PipeRef{Plan: in.plan, Phase: phase, Step: step, Task: task.Name}))
-	ps := &pipeSpec{pod: pod}
-	for _, p := range task.Spec.Pipe {
-		ps.artifacts = append(ps.artifacts, pipeArtifact{PipeSpec: p, name: ri.Pipes[p.Key]})
-	}
-	if err := manifests.CheckPipePod([]*unstructured.Unstructured{pod}, task.Spec.Pipe); err != nil {
-		return nil, fmt.Errorf("%s: %w", in.pkg.TemplatePath(task.Spec.Pod), err)
-	}
-	return ps, nil
+// RenderOffline renders a plan without a cluster, as `kudod render --plan` prints it: objects
+// as their templates write them (API versions not upgraded, namespaces not forced, no labels)
+// and KudoOperator tasks without their child's package. params are explicit values.
+func RenderOffline(ctx context.Context, pkg *manifests.Package, instance, namespace, plan string, params map[string]string) (*RenderedPlan, error) {
+	inst := &v1alpha1.Instance{}
+	inst.Name, inst.Namespace = instance, namespace
+	r := &planRender{instance: inst, pkg: pkg, params: pkg.EffectiveParams(params), offline: true}
+	return r.render(ctx, plan)
 }
 
-// renderChild renders a KudoOperator task's parameter file into the child's parameters.
-func renderChild(ctx context.Context, in renderInput, task *manifests.Task) (*childSpec, error) {
-	if in.children == nil {
-		return nil, fmt.Errorf("KudoOperator tasks need the packages of the instance's repository")
+// planRender is one render of a plan: what it renders for, and the objects rendered so far,
+// which are prepared for the cluster once every task is rendered.
+type planRender struct {
+	instance *v1alpha1.Instance
+	pkg      *manifests.Package
+	params   map[string]string // effective values
+	children PackageFinder
+	// mapper is the cluster's discovery; offline renders have none.
+	mapper  meta.RESTMapper
+	prepare prepareOptions
+	// offline renders without a cluster: objects are not prepared, child packages not looked up.
+	offline bool
+	sets    []*objectSet
+	// where is the task being rendered, for messages.
+	where string
+}
+
+// render renders every task of every step of a plan, then prepares the objects for the
+// cluster. Preparing comes second because API version upgrades and scopes need the CRDs the
+// plan itself applies.
+func (r *planRender) render(ctx context.Context, planName string) (*RenderedPlan, error) {
+	plan, ok := r.pkg.Plans[planName]
+	if !ok {
+		return nil, fmt.Errorf("%s has no plan %q", r.pkg.ID(), planName)
 	}
-	pkg, err := in.children.FindPackage(ctx, task.Spec.Package, task.Spec.OperatorVersion, task.Spec.AppVersion)
+	rp := &RenderedPlan{Plan: plan, steps: map[string]*renderedStep{}}
+	pipes := r.pkg.Pipes(r.instance.Name, plan.Name)
+	for _, ph := range plan.Phases {
+		for _, st := range ph.Steps {
+			rs := &renderedStep{phase: ph.Name, step: st.Name}
+			rp.steps[stepKey(ph.Name, st.Name)] = rs
+			in := manifests.RenderInput{
+				Name: r.instance.Name, Namespace: r.instance.Namespace,
+				PlanName: plan.Name, PhaseName: ph.Name, StepName: st.Name,
+				Params: r.params, Pipes: pipes,
+			}
+			for _, tn := range st.Tasks {
+				def := r.pkg.Task(tn)
+				if def == nil {
+					return nil, fmt.Errorf("step %s/%s names task %q, which %s does not define", ph.Name, st.Name, tn, r.pkg.ID())
+				}
+				kind, ok := taskKinds[def.Kind]
+				if !ok {
+					return nil, fmt.Errorf("task %s: unknown task kind %q", def.Name, def.Kind)
+				}
+				r.where = fmt.Sprintf("plan %s, phase %s, step %s, task %s", plan.Name, ph.Name, st.Name, def.Name)
+				t, err := kind(ctx, r, in, def)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", r.where, err)
+				}
+				rs.tasks = append(rs.tasks, renderedTask{task: t, def: def})
+			}
+		}
+	}
+	if r.offline {
+		return rp, nil
+	}
+	warnings, err := r.prepareAll()
 	if err != nil {
 		return nil, err
 	}
-	name := task.Spec.InstanceName
-	if name == "" {
-		name = in.instance.Name + "-" + task.Spec.Package
-	}
-	cs := &childSpec{name: name, pkg: pkg, parameters: map[string]string{}}
-	if task.Spec.ParameterFile == "" {
-		return cs, nil
-	}
-	text, err := in.pkg.RenderText(task.Spec.ParameterFile, manifests.RenderInput{
-		Name: in.instance.Name, Namespace: in.instance.Namespace, Params: in.params,
-	})
-	if err != nil {
-		return nil, err
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
-		return nil, fmt.Errorf("%s: rendered parameter file is not YAML: %w", in.pkg.TemplatePath(task.Spec.ParameterFile), err)
-	}
-	if len(doc.Content) == 0 {
-		return cs, nil
-	}
-	m := doc.Content[0]
-	if m.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s: a parameter file must be a YAML map of parameter names to values", in.pkg.TemplatePath(task.Spec.ParameterFile))
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		v, ok, err := manifests.ValueFromNode(m.Content[i+1])
-		if err != nil || !ok {
-			return nil, fmt.Errorf("%s: parameter %s: null or invalid value", in.pkg.TemplatePath(task.Spec.ParameterFile), m.Content[i].Value)
+	rp.Warnings = warnings
+	return rp, nil
+}
+
+// resources renders the resources of an Apply, Delete or Toggle task: applied says whether
+// the plan applies or deletes them.
+func (r *planRender) resources(t *manifests.Task, in manifests.RenderInput, applied bool) ([]*objectSet, error) {
+	var sets []*objectSet
+	for _, key := range t.Spec.Resources {
+		objs, err := r.pkg.Render(key, in)
+		if err != nil {
+			return nil, err
 		}
-		par := pkg.Parameter(m.Content[i].Value)
-		if par == nil {
-			return nil, fmt.Errorf("%s: %s has no parameter %s", in.pkg.TemplatePath(task.Spec.ParameterFile), pkg.ID(), m.Content[i].Value)
+		path := r.pkg.TemplatePath(key)
+		for _, o := range objs {
+			if o.GetName() == "" {
+				return nil, fmt.Errorf("%s: %s without metadata.name", path, o.GetKind())
+			}
 		}
-		if err := par.ValidateValue(v); err != nil {
-			return nil, fmt.Errorf("%s: parameter %s of %s: %w", in.pkg.TemplatePath(task.Spec.ParameterFile), par.Name, pkg.ID(), err)
-		}
-		cs.parameters[m.Content[i].Value] = v.Text
+		sets = append(sets, r.add(path, objs, applied))
 	}
-	return cs, nil
+	return sets, nil
+}
+
+// add records objects a task rendered from a template, to be prepared with the rest.
+func (r *planRender) add(template string, objs []*unstructured.Unstructured, applied bool) *objectSet {
+	s := &objectSet{template: template, objects: objs, applied: applied, where: r.where}
+	r.sets = append(r.sets, s)
+	return s
+}
+
+// prepareAll prepares every rendered object for the cluster (prepare). An object the plan
+// deletes whose kind the cluster does not serve cannot exist: there is nothing to delete, so it
+// is dropped rather than failing the plan (a Toggle that is off whose kind is an optional CRD,
+// such as a ServiceMonitor without the Prometheus operator).
+func (r *planRender) prepareAll() ([]string, error) {
+	var applied []*unstructured.Unstructured
+	for _, s := range r.sets {
+		if s.applied {
+			applied = append(applied, s.objects...)
+		}
+	}
+	sc := newScope(r.mapper, applied)
+	var warnings []string
+	for _, s := range r.sets {
+		kept := s.objects[:0]
+		for _, o := range s.objects {
+			w, err := prepare(o, s.template, r.instance, r.pkg, sc, r.prepare, !s.applied)
+			var ns *notServedError
+			if errors.As(err, &ns) && (!s.applied || r.prepare.dropUnserved) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.where, err)
+			}
+			warnings = append(warnings, w...)
+			kept = append(kept, o)
+		}
+		s.objects = kept
+	}
+	return warnings, nil
 }

@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -15,10 +16,32 @@ type APIUpgrade struct {
 	Object string // Kind/name
 	From   string
 	To     string
+	// Notes are changes beyond the version the new one requires.
+	Notes []string
 }
 
 func (u APIUpgrade) String() string {
-	return fmt.Sprintf("%s upgraded from %s to %s: the cluster no longer serves %s", u.Object, u.From, u.To, u.From)
+	s := fmt.Sprintf("%s upgraded from %s to %s: the cluster no longer serves %s", u.Object, u.From, u.To, u.From)
+	for _, n := range u.Notes {
+		s += "; " + n
+	}
+	return s
+}
+
+// AnnotationAPIApproved is the annotation apiextensions.k8s.io/v1 requires on a CRD in a
+// protected group (*.k8s.io, *.kubernetes.io): the URL of its API review, or a value beginning
+// with "unapproved" (kubernetes/enhancements#1111). v1beta1 never required it.
+const AnnotationAPIApproved = "api-approved.kubernetes.io"
+
+// unapprovedValue is what kudod sets when it upgrades a v1beta1 CRD of a protected group, as
+// upstream operators did when they moved their CRDs to v1.
+const unapprovedValue = "unapproved, set by kudod when it upgraded this CRD from apiextensions.k8s.io/v1beta1"
+
+// IsProtectedGroup reports whether a CRD in group needs AnnotationAPIApproved: the groups of
+// the Kubernetes project, k8s.io and kubernetes.io and their subdomains.
+func IsProtectedGroup(group string) bool {
+	return group == "k8s.io" || strings.HasSuffix(group, ".k8s.io") ||
+		group == "kubernetes.io" || strings.HasSuffix(group, ".kubernetes.io")
 }
 
 // successors maps a retired group/version/kind to its GA successor when the schemas are
@@ -66,17 +89,40 @@ func UpgradeAPIVersion(obj *unstructured.Unstructured, served Served) (*APIUpgra
 	if !served(to) {
 		return nil, fmt.Errorf("%s: the cluster serves neither %s nor %s", name, gvk.GroupVersion(), next)
 	}
-	from := obj.GetAPIVersion()
+	up := &APIUpgrade{Object: name, From: obj.GetAPIVersion(), To: next.String()}
 	switch {
 	case gvk.Kind == "CustomResourceDefinition":
 		if err := upgradeCRD(obj); err != nil {
 			return nil, fmt.Errorf("%s: upgrade to %s: %w", name, next, err)
 		}
+		if note := approveCRD(obj); note != "" {
+			up.Notes = append(up.Notes, note)
+		}
 	case next.Group == "apps":
 		defaultSelector(obj)
 	}
 	obj.SetAPIVersion(next.String())
-	return &APIUpgrade{Object: name, From: from, To: next.String()}, nil
+	return up, nil
+}
+
+// approveCRD sets AnnotationAPIApproved on a CRD of a protected group that lacks it, without
+// which a v1 API server refuses it ("metadata.annotations[api-approved.kubernetes.io]:
+// Required value"). It returns what it did, or "".
+func approveCRD(obj *unstructured.Unstructured) string {
+	group, _, _ := unstructured.NestedString(obj.Object, "spec", "group")
+	if !IsProtectedGroup(group) {
+		return ""
+	}
+	annotations := obj.GetAnnotations()
+	if _, ok := annotations[AnnotationAPIApproved]; ok {
+		return ""
+	}
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[AnnotationAPIApproved] = unapprovedValue
+	obj.SetAnnotations(annotations)
+	return fmt.Sprintf("annotation %s: %q added, which v1 requires in the protected group %s", AnnotationAPIApproved, unapprovedValue, group)
 }
 
 // defaultSelector sets spec.selector from the pod template's labels when it is missing:

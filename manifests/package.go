@@ -27,16 +27,6 @@ const (
 	StrategyParallel = "parallel"
 )
 
-// Task kinds.
-const (
-	TaskApply        = "Apply"
-	TaskDelete       = "Delete"
-	TaskToggle       = "Toggle"
-	TaskPipe         = "Pipe"
-	TaskKudoOperator = "KudoOperator"
-	TaskDummy        = "Dummy"
-)
-
 // Package is one KUDO operator package: operator.yaml, params.yaml and templates/.
 type Package struct {
 	// Dir is the package directory within the file tree it was loaded from ("." for the root).

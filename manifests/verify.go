@@ -2,7 +2,6 @@ package manifests
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -86,9 +85,6 @@ func (v *verifier) versions() {
 	}
 }
 
-// pipeKeyPattern is what KUDO accepts as a pipe key (task_pipe.go).
-var pipeKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9_\-]+$`)
-
 // tasks: names unique and set, and each task buildable as KUDO's task.Build requires.
 func (v *verifier) tasks() {
 	file := v.p.OperatorFilePath()
@@ -106,50 +102,19 @@ func (v *verifier) tasks() {
 }
 
 func (v *verifier) taskSpec(file string, t Task) {
-	s := t.Spec
-	switch t.Kind {
-	case TaskApply, TaskDelete:
-		if len(s.Resources) == 0 {
-			v.errorf(file, t.Line, "task %q (%s) has no resources", t.Name, t.Kind)
+	k := t.kind()
+	switch {
+	case k != nil && k.check != nil:
+		for _, problem := range k.check(&t) {
+			v.errorf(file, t.Line, "%s", problem)
 		}
-	case TaskToggle:
-		if len(s.Resources) == 0 {
-			v.errorf(file, t.Line, "task %q (Toggle) has no resources", t.Name)
-		}
-		if s.Parameter == "" {
-			v.errorf(file, t.Line, "task %q (Toggle) has no parameter", t.Name)
-		}
-	case TaskPipe:
-		if s.Pod == "" {
-			v.errorf(file, t.Line, "task %q (Pipe) has no pod template", t.Name)
-		}
-		if len(s.Pipe) == 0 {
-			v.errorf(file, t.Line, "task %q (Pipe) has no pipe files", t.Name)
-		}
-		for i, pf := range s.Pipe {
-			if (pf.File == "") == (pf.EnvFile == "") {
-				v.errorf(file, t.Line, "task %q (Pipe) pipe %d must set exactly one of file and envFile", t.Name, i+1)
-			}
-			if pf.Kind != "Secret" && pf.Kind != "ConfigMap" {
-				v.errorf(file, t.Line, "task %q (Pipe) pipe %d has kind %q: only Secret and ConfigMap are supported", t.Name, i+1, pf.Kind)
-			}
-			if !pipeKeyPattern.MatchString(pf.Key) {
-				v.errorf(file, t.Line, "task %q (Pipe) pipe %d has key %q, which does not match %s", t.Name, i+1, pf.Key, pipeKeyPattern)
-			}
-		}
-	case TaskKudoOperator:
-		if s.Package == "" {
-			v.errorf(file, t.Line, "task %q (KudoOperator) has no package", t.Name)
-		}
-	case TaskDummy:
-	case "":
-		v.errorf(file, t.Line, "task %q has no kind (%s)", t.Name, strings.Join(taskKinds, ", "))
+	case k != nil:
+	case t.Kind == "":
+		v.errorf(file, t.Line, "task %q has no kind (%s)", t.Name, strings.Join(taskKindNames(), ", "))
 	default:
-		v.errorf(file, t.Line, "task %q has unknown kind %q (%s)", t.Name, t.Kind, strings.Join(taskKinds, ", "))
+		v.errorf(file, t.Line, "task %q has unknown kind %q (%s)", t.Name, t.Kind, strings.Join(taskKindNames(), ", "))
 	}
 }
-
-var taskKinds = []string{TaskApply, TaskDelete, TaskToggle, TaskPipe, TaskKudoOperator, TaskDummy}
 
 // plans: a deploy plan exists; plan, phase and step names are set and unique within their
 // parent; strategies are serial or parallel; steps name defined tasks; every task is used; a

@@ -95,15 +95,15 @@ func (v *verifier) templateUses() map[string]templateUse {
 		uses[key] = u
 	}
 	for _, t := range v.p.Tasks {
-		switch t.Kind {
-		case TaskApply, TaskDelete, TaskToggle:
-			for _, r := range t.Spec.Resources {
-				mark(t, r, "resource", nil)
+		for _, tt := range t.Templates() {
+			switch tt.Role {
+			case RoleResource:
+				mark(t, tt.Key, "resource", nil)
+			case RolePipePod:
+				mark(t, tt.Key, "pod template", func(u *templateUse) { u.pipeTasks = append(u.pipeTasks, t) })
+			case RoleParameterFile:
+				mark(t, tt.Key, "parameterFile", func(u *templateUse) { u.parameterFile = true })
 			}
-		case TaskPipe:
-			mark(t, t.Spec.Pod, "pod template", func(u *templateUse) { u.pipeTasks = append(u.pipeTasks, t) })
-		case TaskKudoOperator:
-			mark(t, t.Spec.ParameterFile, "parameterFile", func(u *templateUse) { u.parameterFile = true })
 		}
 	}
 	return uses
@@ -186,6 +186,48 @@ func (v *verifier) renderTemplate(key string, use templateUse, vars map[string]a
 			v.errorf(file, 0, "object %d (%s) has no metadata.name", i+1, o.GetKind())
 		}
 	}
+	v.protectedCRDs(key, objs)
+}
+
+// crdKind finds `kind: CustomResourceDefinition` at the top level of a template's text.
+var crdKind = regexp.MustCompile(`(?m)^kind:[ \t]*["']?CustomResourceDefinition["']?[ \t]*(#.*)?\r?$`)
+
+// protectedCRDs warns about CRDs in a protected group (*.k8s.io, *.kubernetes.io) without the
+// annotation api-approved.kubernetes.io: a v1 API server refuses them. A v1beta1 CRD never
+// needed it, and clusters since Kubernetes 1.22 serve only v1, so kudod adds "unapproved, ..."
+// when it upgrades one; the template should say so itself (kubernetes/enhancements#1111).
+func (v *verifier) protectedCRDs(key string, objs []*unstructured.Unstructured) {
+	file := v.p.TemplatePath(key)
+	lines := kindLines(v.p.Templates[key].Content, crdKind)
+	n := 0
+	for _, o := range objs {
+		if o.GetKind() != "CustomResourceDefinition" || o.GroupVersionKind().Group != "apiextensions.k8s.io" {
+			continue
+		}
+		line := 0
+		if n < len(lines) {
+			line = lines[n]
+		}
+		n++
+		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
+		if _, ok := o.GetAnnotations()[AnnotationAPIApproved]; ok || !IsProtectedGroup(group) {
+			continue
+		}
+		if o.GroupVersionKind().Version == "v1beta1" {
+			v.warnf(file, line, "CustomResourceDefinition %s is apiextensions.k8s.io/v1beta1 in the protected group %s and has no annotation %s, which v1 requires (clusters since Kubernetes 1.22 serve only v1): kudod adds %q when it upgrades the CRD; set the annotation in the template", o.GetName(), group, AnnotationAPIApproved, unapprovedValue)
+		} else {
+			v.warnf(file, line, "CustomResourceDefinition %s is in the protected group %s without the annotation %s: the API server refuses it; set the URL of its API review, or a value beginning with \"unapproved\"", o.GetName(), group, AnnotationAPIApproved)
+		}
+	}
+}
+
+// kindLines returns the lines (from 1) where kind matches in a template's text.
+func kindLines(content string, kind *regexp.Regexp) []int {
+	var out []int
+	for _, loc := range kind.FindAllStringIndex(content, -1) {
+		out = append(out, 1+strings.Count(content[:loc[0]], "\n"))
+	}
+	return out
 }
 
 // parameterFile checks a rendered KudoOperator parameterFile is a YAML map (or empty): the
@@ -210,14 +252,12 @@ func (v *verifier) parameterFile(file, text string) {
 	v.errorf(file, 0, "parameterFile must render to a YAML map of parameter values, renders to %s", what)
 }
 
-// usedAsResource reports whether an Apply, Delete or Toggle task names the template.
+// usedAsResource reports whether a task renders the template to objects it applies or deletes.
 func (v *verifier) usedAsResource(key string) bool {
 	for _, t := range v.p.Tasks {
-		if t.Kind == TaskApply || t.Kind == TaskDelete || t.Kind == TaskToggle {
-			for _, r := range t.Spec.Resources {
-				if r == key {
-					return true
-				}
+		for _, tt := range t.Templates() {
+			if tt.Role == RoleResource && tt.Key == key {
+				return true
 			}
 		}
 	}

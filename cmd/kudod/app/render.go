@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
@@ -35,8 +37,8 @@ order, each with the plan, phase and step it runs in (.PlanName, .PhaseName, .St
 Parameters take their defaults unless given with -p NAME=VALUE (arrays and maps as YAML).
 Nothing is sent to a cluster: API versions are printed as the templates write them.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			return o.run(s, args[0])
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.run(cmd.Context(), s, args[0])
 		},
 	}
 	cmd.Flags().StringArrayVarP(&o.params, "parameter", "p", nil, "a parameter value, NAME=VALUE (repeatable)")
@@ -46,7 +48,7 @@ Nothing is sent to a cluster: API versions are printed as the templates write th
 	return cmd
 }
 
-func (o *renderOptions) run(s streams, dir string) error {
+func (o *renderOptions) run(ctx context.Context, s streams, dir string) error {
 	values, err := parseParameterFlags(o.params)
 	if err != nil {
 		return exitCode(2, err)
@@ -69,7 +71,7 @@ func (o *renderOptions) run(s streams, dir string) error {
 	if o.plan == "" {
 		err = renderTemplates(r, p, in)
 	} else {
-		err = renderPlan(r, p, in, o.plan)
+		err = renderPlan(ctx, r, p, in, o.plan)
 	}
 	if err != nil {
 		return exitCode(1, err)
@@ -134,11 +136,10 @@ func maskSensitiveValue(name, value, msg string) string {
 func renderTemplates(r *objectPrinter, p *manifests.Package, in manifests.RenderInput) error {
 	skip := map[string]bool{}
 	for _, t := range p.Tasks {
-		switch t.Kind {
-		case manifests.TaskKudoOperator:
-			skip[t.Spec.ParameterFile] = true
-		case manifests.TaskPipe:
-			skip[t.Spec.Pod] = true
+		for _, tt := range t.Templates() {
+			if tt.Role != manifests.RoleResource {
+				skip[tt.Key] = true
+			}
 		}
 	}
 	// Templates outside a plan see the pipe keys of every plan, as verify renders them.
@@ -166,53 +167,25 @@ func renderTemplates(r *objectPrinter, p *manifests.Package, in manifests.Render
 }
 
 // renderPlan prints the resources of a plan's Apply, Toggle and Delete tasks in the order the
-// plan runs them, each rendered for its plan, phase and step.
-func renderPlan(r *objectPrinter, p *manifests.Package, in manifests.RenderInput, planName string) error {
-	plan, ok := p.Plans[planName]
-	if !ok {
+// plan runs them, each rendered for its plan, phase and step, as the daemon renders them but
+// without a cluster (applier.RenderOffline). The whole plan renders before anything is printed.
+func renderPlan(ctx context.Context, r *objectPrinter, p *manifests.Package, in manifests.RenderInput, planName string) error {
+	if !p.HasPlan(planName) {
 		return fmt.Errorf("the package has no plan %q (plans: %s)", planName, strings.Join(p.PlanNames(), ", "))
 	}
-	in.PlanName = planName
-	in.Pipes = p.Pipes(in.Name, planName)
-	params := p.EffectiveParams(in.Params)
-	for _, ph := range plan.Phases {
-		in.PhaseName = ph.Name
-		for _, st := range ph.Steps {
-			in.StepName = st.Name
-			for _, tn := range st.Tasks {
-				t := p.Task(tn)
-				if t == nil {
-					return fmt.Errorf("plan %s, step %s: task %q is not defined", planName, st.Name, tn)
-				}
-				where := fmt.Sprintf("plan %s, phase %s, step %s, task %s", planName, ph.Name, st.Name, t.Name)
-				action := ""
-				switch t.Kind {
-				case manifests.TaskApply:
-					action = "applied"
-				case manifests.TaskDelete:
-					action = "deleted"
-				case manifests.TaskToggle:
-					on, err := strconv.ParseBool(strings.TrimSpace(params[t.Spec.Parameter]))
-					if err != nil {
-						return fmt.Errorf("%s: Toggle parameter %s is %q, not a boolean", where, t.Spec.Parameter, params[t.Spec.Parameter])
-					}
-					action = fmt.Sprintf("deleted: %s is false", t.Spec.Parameter)
-					if on {
-						action = fmt.Sprintf("applied: %s is true", t.Spec.Parameter)
-					}
-				default:
-					r.comment(fmt.Sprintf("%s: %s task, no objects to render", where, t.Kind))
-					continue
-				}
-				for _, key := range t.Spec.Resources {
-					objs, err := p.Render(key, in)
-					if err != nil {
-						return fmt.Errorf("%s: %w", where, err)
-					}
-					if err := r.print(fmt.Sprintf("%s (%s, %s)", p.TemplatePath(key), where, action), objs); err != nil {
-						return err
-					}
-				}
+	rp, err := applier.RenderOffline(ctx, p, in.Name, in.Namespace, planName, in.Params)
+	if err != nil {
+		return err
+	}
+	for _, t := range rp.Tasks() {
+		where := fmt.Sprintf("plan %s, phase %s, step %s, task %s", planName, t.Phase, t.Step, t.Task.Name)
+		if t.Action == "" {
+			r.comment(fmt.Sprintf("%s: %s task, no objects to render", where, t.Task.Kind))
+			continue
+		}
+		for _, tpl := range t.Templates {
+			if err := r.print(fmt.Sprintf("%s (%s, %s)", tpl.Path, where, t.Action), tpl.Objects); err != nil {
+				return err
 			}
 		}
 	}

@@ -18,6 +18,75 @@ import (
 	"github.com/kudod-dev/kudod/manifests"
 )
 
+// pipeTask is a Pipe task (KUDO's task_pipe.go): a pod whose init container writes files, which
+// kudod copies into Secrets or ConfigMaps that later templates refer to as .Pipes.<key>. It
+// writes on its own, after the step's batch; its artifacts go into the inventory.
+type pipeTask struct {
+	def *manifests.Task
+	// pod is the pod template's one Pod, prepared with the plan's objects.
+	pod       *objectSet
+	artifacts []pipeArtifact
+}
+
+type pipeArtifact struct {
+	manifests.PipeSpec
+	// name of the Secret or ConfigMap.
+	name string
+}
+
+func renderPipe(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
+	file := r.pkg.TemplatePath(t.Spec.Pod)
+	objs, err := r.pkg.Render(t.Spec.Pod, in)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) != 1 || objs[0].GetKind() != "Pod" {
+		return nil, fmt.Errorf("%s: a Pipe task's pod template must hold exactly one Pod", file)
+	}
+	pod := objs[0]
+	pod.SetName(manifests.PipePodName(in.Name, manifests.PipeRef{Plan: in.PlanName, Phase: in.PhaseName, Step: in.StepName, Task: t.Name}))
+	if err := manifests.CheckPipePod(objs, t.Spec.Pipe); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	p := &pipeTask{def: t, pod: r.add(file, objs, true)}
+	for _, spec := range t.Spec.Pipe {
+		p.artifacts = append(p.artifacts, pipeArtifact{PipeSpec: spec, name: in.Pipes[spec.Key]})
+	}
+	return p, nil
+}
+
+func (p *pipeTask) batch() (apply, remove []*unstructured.Unstructured) { return nil, nil }
+
+func (p *pipeTask) write(ctx, writeCtx context.Context, x *stepExecution) ([]*unstructured.Unstructured, error) {
+	return x.engine.runPipe(ctx, writeCtx, x.run, p)
+}
+
+// wait has nothing left to wait for: write waited for the pod and copied the files.
+func (p *pipeTask) wait(context.Context, *stepExecution) error { return nil }
+
+func (p *pipeTask) inventory(namespace string) []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, 0, len(p.artifacts))
+	for _, a := range p.artifacts {
+		o := &unstructured.Unstructured{}
+		o.SetAPIVersion("v1")
+		o.SetKind(a.Kind)
+		o.SetNamespace(namespace)
+		o.SetName(a.name)
+		out = append(out, o)
+	}
+	return out
+}
+
+// preview lists the artifacts: their content comes from a pod that only runs with the plan.
+func (p *pipeTask) preview(pv *planPreview) {
+	for _, a := range p.artifacts {
+		pv.add(ObjectChange{Object: a.Kind + "/" + pv.namespace + "/" + a.name, Action: ChangeCreated, Note: "written by a Pipe task from a file its pod makes"})
+	}
+}
+
+// output is empty: the pod is run and deleted, never one of the instance's objects.
+func (p *pipeTask) output() (string, []*objectSet) { return "", nil }
+
 // PodExecutor runs a command in a container of a pod and returns what it wrote to stdout.
 type PodExecutor interface {
 	Exec(ctx context.Context, namespace, pod, container string, command []string) ([]byte, error)
@@ -50,11 +119,11 @@ func pipeMount(pod *unstructured.Unstructured, volume string) string {
 // runPipe runs a Pipe task as KUDO does: start the pod with a waiter container beside the
 // init container's volume, wait until it is ready, copy each file out through pods/exec into
 // a Secret or ConfigMap named for the pipe, and delete the pod. It returns the artifacts.
-func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, task *manifests.Task, ps *pipeSpec) ([]*unstructured.Unstructured, error) {
+func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, p *pipeTask) ([]*unstructured.Unstructured, error) {
 	if e.exec == nil {
-		return nil, fatal(fmt.Errorf("task %s: Pipe tasks need pods/exec, which this daemon was not given", task.Name))
+		return nil, fatal(fmt.Errorf("task %s: Pipe tasks need pods/exec, which this daemon was not given", p.def.Name))
 	}
-	pod := ps.pod.DeepCopy()
+	pod := p.pod.objects[0].DeepCopy()
 	vols, _, _ := unstructured.NestedSlice(pod.Object, "spec", "volumes")
 	var volume string
 	for _, v := range vols {
@@ -87,12 +156,12 @@ func (e *Engine) runPipe(ctx, writeCtx context.Context, run *Run, task *manifest
 		return nil, err
 	}
 	var artifacts []*unstructured.Unstructured
-	for _, a := range ps.artifacts {
+	for _, a := range p.artifacts {
 		obj, err := e.copyPipe(ctx, pod, a)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := prepare(obj, "pipe "+a.Key, run.Instance, run.Package, newScope(e.mapper, nil), prepareOptions{allowClusterScoped: true}); err != nil {
+		if _, err := prepare(obj, "pipe "+a.Key, run.Instance, run.Package, newScope(e.mapper, nil), prepareOptions{allowClusterScoped: true}, false); err != nil {
 			return nil, fatal(err)
 		}
 		artifacts = append(artifacts, obj)
