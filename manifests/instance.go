@@ -37,6 +37,14 @@ type Instance struct {
 	StepTimeout     *time.Duration
 	DriftCorrection *bool
 	DriftInterval   *time.Duration
+	// ParametersFrom, ServiceAccountName, DependsOn, Approval, Windows and OnFailure are
+	// spec fields of the same names (instance_policy.go reads them).
+	ParametersFrom     []v1alpha1.ParameterSource
+	ServiceAccountName string
+	DependsOn          []v1alpha1.InstanceRef
+	Approval           *v1alpha1.Approval
+	Windows            []v1alpha1.Window
+	OnFailure          v1alpha1.FailurePolicy
 
 	// File and Line locate the document in the repository.
 	File string
@@ -72,9 +80,13 @@ func (in *Instance) line(key string) int {
 var instanceKeys = map[string][]string{
 	"":                          {"apiVersion", "kind", "metadata", "spec", "status"},
 	"metadata":                  {"name", "namespace", "labels", "annotations"},
-	"spec":                      {"operator", "parameters", "schedules", "suspend", "stepTimeout", "driftCorrection", "driftInterval"},
+	"spec":                      {"operator", "parameters", "schedules", "suspend", "stepTimeout", "driftCorrection", "driftInterval", "parametersFrom", "serviceAccountName", "dependsOn", "approval", "windows", "onFailure"},
 	"spec.operator":             {"name", "version", "appVersion"},
-	"spec.schedules[]":          {"name", "plan", "cron", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds", "suspend"},
+	"spec.schedules[]":          {"name", "plan", "cron", "timeZone", "concurrencyPolicy", "startingDeadlineSeconds", "suspend", "parameters"},
+	"spec.parametersFrom[]":     {"kind", "name", "key", "parameter", "optional"},
+	"spec.dependsOn[]":          {"name", "namespace"},
+	"spec.approval":             {"plans"},
+	"spec.windows[]":            {"schedule", "duration", "timeZone", "kind", "scheduled"},
 	"kudo:spec":                 {"operatorVersion", "parameters", "planExecution"},
 	"kudo:spec.operatorVersion": {"name", "namespace", "kind", "apiVersion"},
 }
@@ -180,6 +192,7 @@ func (in *Instance) parseSpec(file string, spec *yaml.Node) Findings {
 	if in.StepTimeout, f = durationField(file, spec, "stepTimeout"); f != nil {
 		fs = append(fs, *f)
 	}
+	fs = append(fs, in.parsePolicy(file, spec)...)
 	return fs
 }
 
@@ -258,6 +271,11 @@ func (in *Instance) parseSchedules(file string, s *yaml.Node) Findings {
 			if err := v.Decode(&sc.Suspend); err != nil {
 				fs = append(fs, errorf(file, v.Line, "%s.suspend: %q is not a boolean", field, v.Value))
 			}
+		}
+		if v := mappingValue(n, "parameters"); v != nil && !isNull(v) {
+			var f Findings
+			sc.Parameters, f = stringMap(file, v, field+".parameters")
+			fs = append(fs, f...)
 		}
 		if sc.Name == "" {
 			fs = append(fs, errorf(file, n.Line, "%s.name is required", field))

@@ -85,7 +85,102 @@ type InstanceSpec struct {
 	// the repository's driftInterval).
 	// +optional
 	DriftInterval *metav1.Duration `json:"driftInterval,omitempty"`
+	// ParametersFrom takes parameter values from Secrets and ConfigMaps in the instance's
+	// namespace (docs/security.md). The values are read when a plan renders and are never
+	// written to the Instance; only a digest of them is kept in the status.
+	// +optional
+	ParametersFrom []ParameterSource `json:"parametersFrom,omitempty"`
+	// ServiceAccountName is the service account, in the instance's namespace, whose rights
+	// every request of this instance's plans uses (impersonation; docs/security.md).
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DependsOn lists instances whose last plan must be COMPLETE before a plan of this one
+	// starts (docs/operations.md).
+	// +optional
+	DependsOn []InstanceRef `json:"dependsOn,omitempty"`
+	// Approval names the plans that wait for `kudod approve` (docs/operations.md).
+	// +optional
+	Approval *Approval `json:"approval,omitempty"`
+	// Windows say when plans that git triggers may start (docs/operations.md).
+	// +optional
+	Windows []Window `json:"windows,omitempty"`
+	// OnFailure: "rollback" rolls a failed update or upgrade plan back to the last revision
+	// whose plan completed (docs/operations.md).
+	// +optional
+	OnFailure FailurePolicy `json:"onFailure,omitempty"`
 }
+
+// ParameterSource takes parameter values from a Secret or ConfigMap in the instance's
+// namespace, as Flux's HelmRelease valuesFrom does.
+type ParameterSource struct {
+	// Kind is Secret or ConfigMap.
+	// +kubebuilder:validation:Enum=Secret;ConfigMap
+	Kind string `json:"kind"`
+	// Name of the object.
+	Name string `json:"name"`
+	// Key of the value in the object's data; without it, every key is a parameter of that name.
+	// +optional
+	Key string `json:"key,omitempty"`
+	// Parameter the value is for (default: Key).
+	// +optional
+	Parameter string `json:"parameter,omitempty"`
+	// Optional: a missing object or key is not an error (the parameter keeps its default).
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// InstanceRef names another instance.
+type InstanceRef struct {
+	Name string `json:"name"`
+	// Namespace defaults to the instance's own.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// Approval configures approval gates.
+type Approval struct {
+	// Plans that run only once approved for their commit.
+	// +optional
+	Plans []string `json:"plans,omitempty"`
+}
+
+// WindowKind says whether a window allows plans or holds them.
+// +kubebuilder:validation:Enum=allow;deny
+type WindowKind string
+
+// Window kinds.
+const (
+	WindowAllow WindowKind = "allow"
+	WindowDeny  WindowKind = "deny"
+)
+
+// Window is a recurring period, opening at each time of a cron schedule, when plans that git
+// triggers may start (allow) or may not (deny).
+type Window struct {
+	// Schedule is a cron expression of when the window opens.
+	Schedule string `json:"schedule"`
+	// Duration is how long it stays open.
+	Duration metav1.Duration `json:"duration"`
+	// TimeZone is an IANA time zone name (default UTC).
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+	// Kind is allow (default) or deny.
+	// +optional
+	Kind WindowKind `json:"kind,omitempty"`
+	// Scheduled applies the window to scheduled plans too.
+	// +optional
+	Scheduled bool `json:"scheduled,omitempty"`
+}
+
+// FailurePolicy says what happens when a plan fails.
+// +kubebuilder:validation:Enum="";rollback
+type FailurePolicy string
+
+// Failure policies.
+const (
+	// FailureRollback rolls failed update and upgrade plans back.
+	FailureRollback FailurePolicy = "rollback"
+)
 
 // OperatorRef identifies an operator package by name and version.
 type OperatorRef struct {
@@ -157,6 +252,10 @@ type Schedule struct {
 	// Suspend stops this schedule.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+	// Parameters apply to the scheduled run only (plan-scoped); a value may use
+	// {{ .ScheduledTime | date "..." }}.
+	// +optional
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // ExecutionStatus is KUDO's status of a plan, phase or step.
