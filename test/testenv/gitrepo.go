@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,33 +86,12 @@ func (r *GitRepo) Commit(msg string, files map[string]string) string {
 // into the work tree at operators/<name>/<version>.
 func (r *GitRepo) AddOperator(name, version string) {
 	r.t.Helper()
-	r.addPackage(FixtureOperator(r.t, name, version), name, version)
+	r.Write(FixtureOperatorFiles(r.t, name, version))
 }
 
 // AddCatalogOperator writes a public KUDO package from $KUDOD_OPERATORS_DIR (CatalogOperator)
 // into the work tree at operators/<name>/<version>; without that directory the test is skipped.
 func (r *GitRepo) AddCatalogOperator(name, version string) {
 	r.t.Helper()
-	r.addPackage(CatalogOperator(r.t, name, version), name, version)
-}
-
-func (r *GitRepo) addPackage(src, name, version string) {
-	r.t.Helper()
-	files := map[string]string{}
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		files[filepath.ToSlash(filepath.Join("operators", name, version, rel))] = string(data)
-		return err
-	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.Write(files)
+	r.Write(packageFiles(r.t, CatalogOperator(r.t, name, version), name, version))
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -27,6 +28,13 @@ func FixtureOperatorsDir(t testing.TB) string {
 func FixtureOperator(t testing.TB, name, version string) string {
 	t.Helper()
 	return packageDir(t, FixtureOperatorsDir(t), name, version)
+}
+
+// FixtureOperatorFiles returns the files of a test package as a repository holds them, keyed
+// operators/<name>/<version>/<path>: for a test that commits them with files of its own.
+func FixtureOperatorFiles(t testing.TB, name, version string) map[string]string {
+	t.Helper()
+	return packageFiles(t, FixtureOperator(t, name, version), name, version)
 }
 
 // CatalogDir returns the directory of public KUDO packages named by $KUDOD_OPERATORS_DIR, and
@@ -81,4 +89,26 @@ func packageDir(t testing.TB, root, name, version string) string {
 		t.Fatalf("package %s/%s: %v", name, version, err)
 	}
 	return dir
+}
+
+// packageFiles reads the package in dir into a map keyed operators/<name>/<version>/<path>.
+func packageFiles(t testing.TB, dir, name, version string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		files[filepath.ToSlash(filepath.Join("operators", name, version, rel))] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
