@@ -26,13 +26,14 @@ func hostFiles(t *testing.T, files map[string]string) {
 
 // dependencies names what TestParentDeploysItsDependenciesInOrder deploys: a parent package
 // whose KudoOperator tasks create children, the files its children's Pipe tasks read on the
-// host, and the parameters each child gets from its parameter file ("" for any value).
+// host, and the parameters each child gets from its parameter file in namespace ns ("" for
+// any value).
 type dependencies struct {
 	add       func(*testenv.GitRepo)
 	hostFiles map[string]string
 	parent    string
 	children  []string // instance names, in deploy order
-	params    map[string]map[string]string
+	params    func(ns string) map[string]map[string]string
 }
 
 // TestParentDeploysItsDependenciesInOrder: stack's KudoOperator tasks create its zk (quorum)
@@ -49,7 +50,10 @@ func TestParentDeploysItsDependenciesInOrder(t *testing.T) {
 		hostFiles: map[string]string{"/tmp/kudod-broker-tls.key": "key\n", "/tmp/kudod-broker-tls.crt": "crt\n"},
 		parent:    "stack",
 		children:  []string{"zk", "broker"},
-		params:    map[string]map[string]string{"broker": {"ZOOKEEPER_URI": "", "BROKER_COUNT": "1"}, "zk": {"MEMORY": "256Mi"}},
+		// stack's parameter files are templates.
+		params: func(ns string) map[string]map[string]string {
+			return map[string]map[string]string{"broker": {"ZOOKEEPER_URI": "zk-cs." + ns + ".svc:2181", "BROKER_COUNT": "1"}, "zk": {"MEMORY": "256Mi"}}
+		},
 	})
 }
 
@@ -67,7 +71,9 @@ func TestCatalogFlinkDemoDeploysItsDependenciesInOrder(t *testing.T) {
 		hostFiles: map[string]string{"/tmp/tls.key": "key\n", "/tmp/tls.crt": "crt\n"},
 		parent:    "flink-demo",
 		children:  []string{"zk", "kafka", "flink"},
-		params:    map[string]map[string]string{"kafka": {"ZOOKEEPER_URI": ""}, "zk": {"MEMORY": "256Mi"}},
+		params: func(string) map[string]map[string]string {
+			return map[string]map[string]string{"kafka": {"ZOOKEEPER_URI": ""}, "zk": {"MEMORY": "256Mi"}}
+		},
 	})
 }
 
@@ -102,7 +108,7 @@ func dependenciesInOrder(t *testing.T, d dependencies) {
 			t.Errorf("%s was created at %s, before %s's deploy finished at %s", next.Name, next.CreationTimestamp, prev.Name, prev.Status.LastPlan.FinishTime)
 		}
 	}
-	for child, params := range d.params {
+	for child, params := range d.params(ns) {
 		got := children[child].Spec.Parameters
 		for name, want := range params {
 			if v, ok := got[name]; !ok || v == "" || (want != "" && v != want) {
