@@ -3,7 +3,6 @@ package applier_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,8 +19,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
-
-var operators = filepath.Join("..", "..", "shared", "operators")
 
 // env is what an applier test works with: a real API server, an engine and an Instance in a
 // namespace of the test's own.

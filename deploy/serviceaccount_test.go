@@ -33,13 +33,28 @@ import (
 // serviceAccount is the user kudod runs as in the cluster.
 const serviceAccount = "system:serviceaccount:" + namespace + ":kudod"
 
-// TestServiceAccountRunsRealOperators installs kudod on a simulated cluster (with the
-// controller manager, so the aggregated ClusterRole is filled in) and runs the daemon with
-// the token of the install's ServiceAccount, as its pod would. With nothing but the install's
-// RBAC it deploys zookeeper 3.6.2-0.3.3 and a package with a ServiceAccount, Role,
-// RoleBinding, Secret, Pipe task and Deployment, then removes both, and the API server never
-// refused one of its requests. The daemon's own pod is admitted and becomes available.
-func TestServiceAccountRunsRealOperators(t *testing.T) {
+// TestServiceAccountRunsOperators installs kudod on a simulated cluster (with the controller
+// manager, so the aggregated ClusterRole is filled in) and runs the daemon with the token of
+// the install's ServiceAccount, as its pod would. With nothing but the install's RBAC it
+// deploys the quorum test package (a StatefulSet with volume claims, a retired
+// PodDisruptionBudget version, Services, a ConfigMap, a Job applied then deleted) and a package
+// with a ServiceAccount, Role, RoleBinding, Secret, Pipe task and Deployment, then removes
+// both, and the API server never refused one of its requests. The daemon's own pod is admitted
+// and becomes available.
+func TestServiceAccountRunsOperators(t *testing.T) {
+	serviceAccountRuns(t, "sa", "{name: quorum, version: 0.2.0}", func(repo *testenv.GitRepo) { repo.AddOperator("quorum", "1.37.0-0.2.0") })
+}
+
+// TestCatalogServiceAccountRunsRealOperators does the same with zookeeper 3.6.2-0.3.3.
+func TestCatalogServiceAccountRunsRealOperators(t *testing.T) {
+	testenv.CatalogDir(t)
+	serviceAccountRuns(t, "sa-catalog", "{name: zookeeper, version: 0.3.3}", func(repo *testenv.GitRepo) { repo.AddCatalogOperator("zookeeper", "3.6.2-0.3.3") })
+}
+
+// serviceAccountRuns is TestServiceAccountRunsOperators with add writing the package that
+// operator (spec.operator of its instance) names. Namespaces and the repository are named
+// after prefix, so that runs on the package's cluster never meet.
+func serviceAccountRuns(t *testing.T, prefix, operator string, add func(*testenv.GitRepo)) {
 	c := testenv.SimulatedCluster(t)
 	in := build(t)
 	in.apply(t, c.Client)
@@ -65,43 +80,44 @@ func TestServiceAccountRunsRealOperators(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pipeDir, "greeting.txt"), []byte(greeting), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	data, apps, repository := prefix+"-data", prefix+"-apps", prefix+"-platform"
 	repo := testenv.NewGitRepo(t)
-	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
+	add(repo)
 	repo.Write(accessPackage(pipeDir))
 	deployed := repo.Commit("deploy", map[string]string{
-		"instances/zk.yaml":     "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: zk, namespace: sa-data}\nspec:\n  operator: {name: zookeeper, version: 0.3.3}\n  parameters: {NODE_COUNT: 1, MEMORY: 256Mi}\n",
-		"instances/access.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: access, namespace: sa-apps}\nspec:\n  operator: {name: access}\n",
+		"instances/zk.yaml":     "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: zk, namespace: " + data + "}\nspec:\n  operator: " + operator + "\n  parameters: {NODE_COUNT: 1, MEMORY: 256Mi}\n",
+		"instances/access.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: access, namespace: " + apps + "}\nspec:\n  operator: {name: access}\n",
 	})
 
-	runAsServiceAccount(t, c, "platform", repo)
+	runAsServiceAccount(t, c, repository, repo)
 
-	waitPlan(t, c, "sa-data", "zk", deployed)
-	waitPlan(t, c, "sa-apps", "access", deployed)
+	waitPlan(t, c, data, "zk", deployed)
+	waitPlan(t, c, apps, "access", deployed)
 
 	piped := &corev1.ConfigMapList{}
-	if err := c.Client.List(ctx, piped, client.InNamespace("sa-apps")); err != nil {
+	if err := c.Client.List(ctx, piped, client.InNamespace(apps)); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(piped.Items, func(cm corev1.ConfigMap) bool { return string(cm.BinaryData["greeting.txt"]) == greeting }) {
-		t.Errorf("no ConfigMap in sa-apps holds the piped greeting.txt")
+		t.Errorf("no ConfigMap in %s holds the piped greeting.txt", apps)
 	}
 	lease := &coordinationv1.Lease{}
 	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "kudod-leader"}, lease); err != nil || lease.Spec.HolderIdentity == nil {
 		t.Errorf("kudod holds no lease kudod-leader in %s: %v", namespace, err)
 	}
-	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "kudod-source-platform"}, &corev1.ConfigMap{}); err != nil {
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: "kudod-source-" + repository}, &corev1.ConfigMap{}); err != nil {
 		t.Errorf("kudod recorded no repository status: %v", err)
 	}
 	events := &eventsv1.EventList{}
-	if err := c.Client.List(ctx, events, client.InNamespace("sa-data")); err != nil {
+	if err := c.Client.List(ctx, events, client.InNamespace(data)); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.ContainsFunc(events.Items, func(e eventsv1.Event) bool { return e.Regarding.Kind == "Instance" && e.Regarding.Name == "zk" }) {
-		t.Errorf("kudod recorded no event on Instance sa-data/zk")
+		t.Errorf("kudod recorded no event on Instance %s/zk", data)
 	}
 
 	repo.Commit("remove everything", map[string]string{"instances/zk.yaml": "", "instances/access.yaml": ""})
-	for _, key := range []types.NamespacedName{{Namespace: "sa-data", Name: "zk"}, {Namespace: "sa-apps", Name: "access"}} {
+	for _, key := range []types.NamespacedName{{Namespace: data, Name: "zk"}, {Namespace: apps, Name: "access"}} {
 		await(t, 3*time.Minute, "Instance "+key.String()+" to be removed", func() (bool, string) {
 			inst := &v1alpha1.Instance{}
 			err := c.Client.Get(ctx, key, inst)
@@ -115,18 +131,29 @@ func TestServiceAccountRunsRealOperators(t *testing.T) {
 	checkNothingForbidden(t, c)
 }
 
-// TestServiceAccountAppliesARoleWithItsBinding: Kafka's configuration task applies its
-// RoleBinding, then the Role it binds, in one task. kudod has no bind verb, so Kubernetes lets
-// it create the binding only once the Role exists and kudod holds every permission in it;
-// with the install's RBAC the task still completes.
+// TestServiceAccountAppliesARoleWithItsBinding: the broker test package's configuration task
+// applies its RoleBinding, then the Role it binds, in one task (both in the retired
+// rbac.authorization.k8s.io/v1beta1). kudod has no bind verb, so Kubernetes lets it create the
+// binding only once the Role exists and kudod holds every permission in it; with the install's
+// RBAC the task still completes.
 func TestServiceAccountAppliesARoleWithItsBinding(t *testing.T) {
+	roleWithBinding(t, "sa", filepath.Join(testenv.FixtureOperator(t, "broker", "1.0.0"), "templates"))
+}
+
+// TestCatalogServiceAccountAppliesARoleWithItsBinding does the same with Kafka's templates.
+func TestCatalogServiceAccountAppliesARoleWithItsBinding(t *testing.T) {
+	roleWithBinding(t, "sa-catalog", filepath.Join(testenv.CatalogOperator(t, "kafka", "2.5.1-1.3.2"), "templates"))
+}
+
+// roleWithBinding deploys serviceaccount.yaml, rolebinding.yaml and role.yaml of the templates
+// directory as one task, in a namespace and repository named after prefix.
+func roleWithBinding(t *testing.T, prefix, templates string) {
 	c := testenv.SimulatedCluster(t)
 	build(t).apply(t, c.Client)
-	kafka := filepath.Join("..", "..", "shared", "operators", "kafka", "2.5.1-1.3.2", "templates")
-	const dir = "operators/kafka-rbac/0.1.0/"
+	const dir = "operators/rbac/0.1.0/"
 	files := map[string]string{
 		dir + "operator.yaml": `apiVersion: kudo.dev/v1beta1
-name: kafka-rbac
+name: rbac
 operatorVersion: 0.1.0
 kubernetesVersion: 1.20.0
 tasks:
@@ -142,20 +169,20 @@ plans:
           - name: configuration
             tasks: [configuration]
 `,
-		dir + "params.yaml":         "apiVersion: kudo.dev/v1beta1\nparameters: []\n",
-		"instances/kafka-rbac.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: kafka, namespace: sa-kafka}\nspec:\n  operator: {name: kafka-rbac}\n",
+		dir + "params.yaml":   "apiVersion: kudo.dev/v1beta1\nparameters: []\n",
+		"instances/rbac.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: rbac, namespace: " + prefix + "-rbac}\nspec:\n  operator: {name: rbac}\n",
 	}
 	for _, name := range []string{"serviceaccount.yaml", "rolebinding.yaml", "role.yaml"} {
-		data, err := os.ReadFile(filepath.Join(kafka, name))
+		data, err := os.ReadFile(filepath.Join(templates, name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		files[dir+"templates/"+name] = string(data)
 	}
 	repo := testenv.NewGitRepo(t)
-	deployed := repo.Commit("kafka's RBAC", files)
-	runAsServiceAccount(t, c, "kafka-rbac", repo)
-	waitPlan(t, c, "sa-kafka", "kafka", deployed)
+	deployed := repo.Commit("RBAC", files)
+	runAsServiceAccount(t, c, prefix+"-rbac", repo)
+	waitPlan(t, c, prefix+"-rbac", "rbac", deployed)
 	checkNothingForbidden(t, c)
 }
 

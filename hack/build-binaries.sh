@@ -7,7 +7,7 @@
 #   hack/build-binaries.sh gitea           Gitea (sqlite), with its options/ and templates/
 #
 # The build flags are fixed on purpose: changing -trimpath or -ldflags invalidates Go's
-# build cache for all of Kubernetes (an 8 minute rebuild). See ../shared/recipes/.
+# build cache for all of Kubernetes (an 8 minute rebuild on 2 cores).
 set -euo pipefail
 
 K8S_VERSION=v1.37.2

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops a real Gitea (sqlite) on a free loopback port, with its whole state in DIR and
-# a fresh admin user. See ../shared/recipes/gitea.md.
+# a fresh admin user. Tests start one per package through test/testenv (testenv.Gitea).
 #
 #   hack/gitea.sh up DIR     build Gitea if missing, start it, create the admin user, wait until it
 #                            answers, write DIR/gitea.env (GITEA_URL, GITEA_USER, GITEA_PASSWORD)

@@ -2,7 +2,8 @@
 # Starts or stops a simulated Kubernetes cluster whose whole state lives in DIR:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (one fake node on which
 # pods run, Deployments, StatefulSets with volumes and Jobs become ready, and exec runs commands
-# on this host), all on 127.0.0.1 with free ports. See ../shared/recipes/local-cluster.md.
+# on this host), all on 127.0.0.1 with free ports. Tests start one per package through
+# test/testenv (testenv.SimulatedCluster); `make demo` runs one by hand.
 #
 #   hack/local-cluster.sh up DIR     build missing binaries, start, wait until ready, write
 #                                    DIR/kubeconfig and DIR/cluster.env (printed as `export` lines)

@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // servedBy is a cluster serving exactly the given "group/version/Kind"s ("v1/Kind" for core).
@@ -180,16 +182,25 @@ spec:
 	}
 }
 
-// zookeeper ships a policy/v1beta1 PDB that Kubernetes 1.37 rejects: rendered and upgraded,
-// it becomes policy/v1, with a message naming the object.
-func TestUpgradeRealPDB(t *testing.T) {
-	p := loadDir(t, sharedOperators+"/zookeeper/3.6.2-0.3.3")
+// quorum ships a policy/v1beta1 PDB, as packages written for Kubernetes 1.14 do, and 1.37
+// rejects it: rendered and upgraded, it becomes policy/v1, with a message naming the object.
+func TestUpgradePDB(t *testing.T) {
+	upgradePDB(t, testenv.FixtureOperator(t, "quorum", "1.37.0-0.2.0"))
+}
+
+// The same with zookeeper's PDB.
+func TestCatalogUpgradePDB(t *testing.T) {
+	upgradePDB(t, testenv.CatalogOperator(t, "zookeeper", "3.6.2-0.3.3"))
+}
+
+func upgradePDB(t *testing.T, dir string) {
+	p := loadDir(t, dir)
 	objs, err := p.Render("pdb.yaml", RenderInput{Name: "zk", Namespace: "data"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(objs) != 1 || objs[0].GetAPIVersion() != "policy/v1beta1" {
-		t.Fatalf("zookeeper's pdb.yaml renders %d objects, first %s", len(objs), objs[0].GetAPIVersion())
+		t.Fatalf("%s's pdb.yaml renders %d objects, first %s", p.Name, len(objs), objs[0].GetAPIVersion())
 	}
 	up, err := UpgradeAPIVersion(objs[0], servedGA)
 	if err != nil {
@@ -200,5 +211,37 @@ func TestUpgradeRealPDB(t *testing.T) {
 	}
 	if msg := up.String(); !strings.Contains(msg, "PodDisruptionBudget/zk-pdb upgraded from policy/v1beta1 to policy/v1") {
 		t.Errorf("message %q", msg)
+	}
+}
+
+// Every object of the legacy package is in a retired API version and moves to its successor
+// on a cluster that serves only GA versions.
+func TestUpgradeLegacyPackage(t *testing.T) {
+	p := loadDir(t, testenv.FixtureOperator(t, "legacy", "1.0.0"))
+	served := servedBy("policy/v1/PodDisruptionBudget", "apps/v1/Deployment", "apps/v1/StatefulSet",
+		"apiextensions.k8s.io/v1/CustomResourceDefinition", "rbac.authorization.k8s.io/v1/Role", "rbac.authorization.k8s.io/v1/RoleBinding")
+	want := map[string]string{
+		"CustomResourceDefinition": "apiextensions.k8s.io/v1", "Role": "rbac.authorization.k8s.io/v1", "RoleBinding": "rbac.authorization.k8s.io/v1",
+		"PodDisruptionBudget": "policy/v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1",
+	}
+	for _, key := range p.TemplateKeys() {
+		objs, err := p.Render(key, RenderInput{Name: "old", Namespace: "data"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			up, err := UpgradeAPIVersion(o, served)
+			if err != nil {
+				t.Errorf("%s: %v", key, err)
+				continue
+			}
+			if up == nil || o.GetAPIVersion() != want[o.GetKind()] {
+				t.Errorf("%s: %s is %s after the upgrade %v, want %s", key, o.GetKind(), o.GetAPIVersion(), up, want[o.GetKind()])
+			}
+			delete(want, o.GetKind())
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("legacy has no %v", want)
 	}
 }

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-// packageSeeds returns operator.yaml, params.yaml and the first template of every test and
-// real package, as fuzz seeds.
+// packageSeeds returns operator.yaml, params.yaml and the first template of every package
+// of testdata, as fuzz seeds.
 func packageSeeds(t testing.TB) [][3][]byte {
 	var dirs []string
-	for _, pattern := range []string{"testdata/valid/*", "testdata/broken/*", filepath.Join(sharedOperators, "*", "*")} {
+	for _, pattern := range []string{"testdata/valid/*", "testdata/broken/*", filepath.Join(testenv.FixtureOperatorsDir(t), "*", "*")} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +110,7 @@ func FuzzRender(f *testing.F) {
 	} {
 		f.Add(s.tpl, s.value)
 	}
-	for _, dir := range []string{"testdata/valid/everything/templates", filepath.Join(sharedOperators, "zookeeper/3.6.2-0.3.3/templates")} {
+	for _, dir := range []string{"testdata/valid/everything/templates", filepath.Join(testenv.FixtureOperator(f, "quorum", "1.37.0-0.2.0"), "templates")} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.yaml"))
 		for _, file := range files {
 			data, err := os.ReadFile(file)

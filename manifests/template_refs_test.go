@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"text/template"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // The walker finds what a template refers to, following the dot into range and with.
@@ -74,18 +76,35 @@ func TestPipeNames(t *testing.T) {
 		t.Errorf("pod %s", got)
 	}
 
-	p := loadDir(t, sharedOperators+"/kafka/2.5.1-1.3.2")
-	want := map[string]string{
-		"privatekey":  "kafka.deploy.deploykafka.generatetlscertificates.generatetlscertificates.privatekey",
-		"certificate": "kafka.deploy.deploykafka.generatetlscertificates.generatetlscertificates.certificate",
-	}
-	if got := p.Pipes("kafka", "deploy"); !reflect.DeepEqual(got, want) {
-		t.Errorf("kafka deploy pipes %v", got)
-	}
-	if got := p.Pipes("kafka", "update-instance"); len(got) != 0 {
-		t.Errorf("update-instance has no Pipe task, got %v", got)
-	}
+	// A plan's pipe keys name the Secrets of its Pipe task; a plan without one has none.
+	p := loadDir(t, testenv.FixtureOperator(t, "broker", "1.0.0"))
+	wantPipes(t, p, "kafka", map[string]string{
+		"privatekey":  "kafka.deploy.main.tls.tls.privatekey",
+		"certificate": "kafka.deploy.main.tls.tls.certificate",
+	})
 	if got := p.PipeRefs("no-such-plan"); got != nil {
 		t.Errorf("pipes of a missing plan %v", got)
+	}
+}
+
+// Kafka's deploy pipes a key and a certificate out of a pod; its update-instance plan has no
+// Pipe task.
+func TestCatalogPipeNames(t *testing.T) {
+	p := loadDir(t, testenv.CatalogOperator(t, "kafka", "2.5.1-1.3.2"))
+	wantPipes(t, p, "kafka", map[string]string{
+		"privatekey":  "kafka.deploy.deploykafka.generatetlscertificates.generatetlscertificates.privatekey",
+		"certificate": "kafka.deploy.deploykafka.generatetlscertificates.generatetlscertificates.certificate",
+	})
+}
+
+// wantPipes checks the pipes of p's deploy plan for instance, and that its update-instance
+// plan has none.
+func wantPipes(t *testing.T, p *Package, instance string, want map[string]string) {
+	t.Helper()
+	if got := p.Pipes(instance, "deploy"); !reflect.DeepEqual(got, want) {
+		t.Errorf("%s deploy pipes %v, want %v", p.Name, got, want)
+	}
+	if got := p.Pipes(instance, "update-instance"); len(got) != 0 {
+		t.Errorf("update-instance has no Pipe task, got %v", got)
 	}
 }

@@ -3,35 +3,12 @@ package manifests
 import (
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
-
-// sharedOperators is the directory of real KUDO packages, relative to this package.
-const sharedOperators = "../../shared/operators"
-
-// realPackageDirs lists every package version under ../shared/operators (<name>/<version>).
-func realPackageDirs(t testing.TB) []string {
-	t.Helper()
-	matches, err := filepath.Glob(filepath.Join(sharedOperators, "*", "*", OperatorFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, m := range matches {
-		dirs = append(dirs, filepath.Dir(m))
-	}
-	sort.Strings(dirs)
-	// The packages the issue names must be there: an empty glob must not pass silently.
-	for _, want := range []string{"first-operator/0.2.0", "zookeeper/3.6.2-0.3.3", "kafka/2.5.1-1.3.2", "flink-demo/0.1.6", "cowsay/0.2.0"} {
-		if _, err := os.Stat(filepath.Join(sharedOperators, want, OperatorFileName)); err != nil {
-			t.Fatalf("real package %s is missing: %v", want, err)
-		}
-	}
-	return dirs
-}
 
 func loadDir(t testing.TB, dir string) *Package {
 	t.Helper()
@@ -42,18 +19,41 @@ func loadDir(t testing.TB, dir string) *Package {
 	return p
 }
 
-// Every real package version verifies without errors, and every template renders with default
+// Every test package verifies without errors or warnings and renders as verifyAndRender
+// expects.
+func TestFixturesVerifyAndRender(t *testing.T) {
+	verifyAndRender(t, testenv.FixtureOperatorsDir(t), true)
+}
+
+// Every public KUDO package version verifies without errors (warnings are logged) and renders
+// as verifyAndRender expects.
+func TestCatalogVerifyAndRender(t *testing.T) {
+	root := testenv.CatalogDir(t)
+	// The packages kudod was tested against must be there: an empty directory must not pass.
+	for _, want := range []string{"first-operator/0.2.0", "zookeeper/3.6.2-0.3.3", "kafka/2.5.1-1.3.2", "flink-demo/0.1.6", "cowsay/0.2.0"} {
+		if _, err := os.Stat(filepath.Join(root, want, OperatorFileName)); err != nil {
+			t.Fatalf("package %s is missing: %v", want, err)
+		}
+	}
+	verifyAndRender(t, root, false)
+}
+
+// verifyAndRender verifies every package under root and renders every template with default
 // parameters (and the pipe keys of all plans) into what its users expect: Kubernetes objects
 // with apiVersion, kind and metadata.name; a pipe pod (named by kudod) for a Pipe task; a YAML
 // map for a KudoOperator parameterFile (flink-demo's are not Kubernetes objects).
-func TestRealOperatorsVerifyAndRender(t *testing.T) {
-	for _, dir := range realPackageDirs(t) {
-		name, _ := filepath.Rel(sharedOperators, dir)
+func verifyAndRender(t *testing.T, root string, noWarnings bool) {
+	for _, dir := range testenv.PackageDirs(t, root) {
+		name, _ := filepath.Rel(root, dir)
 		t.Run(name, func(t *testing.T) {
 			p := loadDir(t, dir)
 			fs := Verify(p)
 			for _, w := range fs.Warnings() {
-				t.Log("warning:", w)
+				if noWarnings {
+					t.Error("warning:", w)
+				} else {
+					t.Log("warning:", w)
+				}
 			}
 			for _, e := range fs.Errors() {
 				t.Error(e)

@@ -6,20 +6,22 @@ import (
 	"io/fs"
 	"path/filepath"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // BenchmarkPollNoChange is the daemon's steady state: a poll of a remote that did not move,
 // which must cost one ls-remote and no fetch.
 func BenchmarkPollNoChange(b *testing.B) {
-	remote := newGitRepo(b)
-	remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(b)
+	remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	token := randomSecret(b)
-	srv := newGitHTTPServer(b, filepath.Dir(remote.dir), map[string]string{"git": token})
+	srv := newGitHTTPServer(b, filepath.Dir(remote.Dir), map[string]string{"git": token})
 	for _, tc := range []struct {
 		name string
 		opts Options
 	}{
-		{"file", Options{URL: remote.dir}},
+		{"file", Options{URL: remote.Dir}},
 		{"http", Options{URL: srv.URL + "/app/.git", Auth: Auth{TokenFile: secretFile(b, token)}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -43,14 +45,14 @@ func BenchmarkPollNoChange(b *testing.B) {
 // the tree and blobs from git objects, "warm" reads a snapshot already read once (what every
 // instance after the first sees).
 func BenchmarkReadTree(b *testing.B) {
-	remote := newGitRepo(b)
+	remote := testenv.NewGitRepo(b)
 	files := map[string]string{}
 	for i := range 1000 {
 		files[fmt.Sprintf("instances/ns%02d/instance-%04d.yaml", i%40, i)] = fmt.Sprintf(
 			"apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: i%d\nspec:\n  operator:\n    name: zookeeper\n", i)
 	}
-	head := remote.commit("1000 files", files)
-	s := newSource(b, Options{URL: remote.dir})
+	head := remote.Commit("1000 files", files)
+	s := newSource(b, Options{URL: remote.Dir})
 	poll(b, s)
 	ctx := context.Background()
 

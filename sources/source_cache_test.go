@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // cachePacks returns the pack files of a source's cache.
@@ -82,16 +84,16 @@ func TestCorruptCacheIsRecloned(t *testing.T) {
 		}, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			remote := newGitRepo(t)
-			c1 := remote.commit("one", map[string]string{"deploy/a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
+			remote := testenv.NewGitRepo(t)
+			c1 := remote.Commit("one", map[string]string{"deploy/a.yaml": "a: 1\n", "b.yaml": "b: 1\n"})
 			cache := t.TempDir()
-			first := newSource(t, Options{URL: remote.dir, CacheDir: cache})
+			first := newSource(t, Options{URL: remote.Dir, CacheDir: cache})
 			poll(t, first)
 			_ = first.Close()
 
 			tc.corrupt(t, first)
 
-			s := newSource(t, Options{URL: remote.dir, CacheDir: cache})
+			s := newSource(t, Options{URL: remote.Dir, CacheDir: cache})
 			snap, _ := poll(t, s)
 			if snap.Commit != c1 {
 				t.Fatalf("poll = %s, want %s", snap.Commit, c1)
@@ -108,9 +110,9 @@ func TestCorruptCacheIsRecloned(t *testing.T) {
 // that meets it, and the next poll finds the damage and clones again, although the remote did
 // not move.
 func TestObjectDamagedWhileRunning(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": strings.Repeat("a: 1\n", 100), "b.yaml": "b: 1\n"})
-	s := newSource(t, Options{URL: remote.dir})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": strings.Repeat("a: 1\n", 100), "b.yaml": "b: 1\n"})
+	s := newSource(t, Options{URL: remote.Dir})
 	snap, _ := poll(t, s)
 	for _, p := range cachePacks(t, s, ".pack") {
 		garble(t, p, 12)
@@ -132,15 +134,15 @@ func TestObjectDamagedWhileRunning(t *testing.T) {
 // TestCacheOfAnotherURL: a cache directory cloned from another URL is not reused, so commits of
 // one repository never show up as another's.
 func TestCacheOfAnotherURL(t *testing.T) {
-	a, b := newGitRepo(t), newGitRepo(t)
-	ca := a.commit("a", map[string]string{"f": "a"})
-	cb := b.commit("b", map[string]string{"f": "b"})
+	a, b := testenv.NewGitRepo(t), testenv.NewGitRepo(t)
+	ca := a.Commit("a", map[string]string{"f": "a"})
+	cb := b.Commit("b", map[string]string{"f": "b"})
 	cache := t.TempDir()
-	first := newSource(t, Options{URL: a.dir, CacheDir: cache})
+	first := newSource(t, Options{URL: a.Dir, CacheDir: cache})
 	poll(t, first)
 	_ = first.Close()
 
-	s := newSource(t, Options{URL: b.dir, CacheDir: cache})
+	s := newSource(t, Options{URL: b.Dir, CacheDir: cache})
 	if _, err := s.SnapshotAt(context.Background(), ca); !errors.Is(err, ErrCommitNotFound) {
 		t.Fatalf("SnapshotAt(commit of the other repository): %v, want ErrCommitNotFound", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
@@ -83,10 +85,10 @@ func randomSecret(t testing.TB) string {
 // TestHTTPBasicAuth clones over HTTP with a username and password read from files, and checks
 // that a poll of an unchanged remote is a single GET of info/refs.
 func TestHTTPBasicAuth(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	password := randomSecret(t)
-	srv := newGitHTTPServer(t, filepath.Dir(remote.dir), map[string]string{"kudod": password})
+	srv := newGitHTTPServer(t, filepath.Dir(remote.Dir), map[string]string{"kudod": password})
 	s := newSource(t, Options{
 		URL:  srv.URL + "/app/.git",
 		Auth: Auth{UsernameFile: secretFile(t, "kudod\n"), PasswordFile: secretFile(t, password+"\n")},
@@ -107,7 +109,7 @@ func TestHTTPBasicAuth(t *testing.T) {
 	}
 	wantStats(t, s, 4, 1, 0)
 
-	c2 := remote.commit("two", map[string]string{"a.yaml": "a: 2\n"})
+	c2 := remote.Commit("two", map[string]string{"a.yaml": "a: 2\n"})
 	if snap, changed := poll(t, s); snap.Commit != c2 || !changed || readFile(t, snap, "a.yaml") != "a: 2\n" {
 		t.Fatalf("poll after a commit = %s changed=%v, want %s", snap.Commit, changed, c2)
 	}
@@ -115,10 +117,10 @@ func TestHTTPBasicAuth(t *testing.T) {
 
 // TestHTTPToken sends a token as the basic-auth password of user "git".
 func TestHTTPToken(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	token := randomSecret(t)
-	srv := newGitHTTPServer(t, filepath.Dir(remote.dir), map[string]string{"git": token})
+	srv := newGitHTTPServer(t, filepath.Dir(remote.Dir), map[string]string{"git": token})
 	s := newSource(t, Options{URL: srv.URL + "/app/.git", Auth: Auth{TokenFile: secretFile(t, token)}})
 	if snap, _ := poll(t, s); snap.Commit != c1 {
 		t.Fatalf("poll = %s, want %s", snap.Commit, c1)
@@ -129,10 +131,10 @@ func TestHTTPToken(t *testing.T) {
 // the repository and never shows the secret, and a corrected secret file is picked up by the
 // next poll without a new Source.
 func TestHTTPAuthFailures(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	password := randomSecret(t)
-	srv := newGitHTTPServer(t, filepath.Dir(remote.dir), map[string]string{"kudod": password})
+	srv := newGitHTTPServer(t, filepath.Dir(remote.Dir), map[string]string{"kudod": password})
 	url := srv.URL + "/app/.git"
 
 	wrong := "wrong-" + randomSecret(t)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // TestPollFromDisk reads a repository by file:// URL and by plain path: the first poll clones,
@@ -21,9 +23,9 @@ func TestPollFromDisk(t *testing.T) {
 		{"path", func(dir string) string { return dir }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			remote := newGitRepo(t)
-			c1 := remote.commit("first", map[string]string{"operators/zk/operator.yaml": "name: zk\n"})
-			s := newSource(t, Options{URL: tc.url(remote.dir)})
+			remote := testenv.NewGitRepo(t)
+			c1 := remote.Commit("first", map[string]string{"operators/zk/operator.yaml": "name: zk\n"})
+			s := newSource(t, Options{URL: tc.url(remote.Dir)})
 
 			snap, changed := poll(t, s)
 			if snap.Commit != c1 || !changed || snap.RefName != "refs/heads/main" || snap.Repository != "app" {
@@ -43,7 +45,7 @@ func TestPollFromDisk(t *testing.T) {
 			}
 			wantStats(t, s, 2, 1, 0)
 
-			c2 := remote.commit("second", map[string]string{"operators/zk/operator.yaml": "name: zk2\n"})
+			c2 := remote.Commit("second", map[string]string{"operators/zk/operator.yaml": "name: zk2\n"})
 			snap2, changed := poll(t, s)
 			if snap2.Commit != c2 || !changed {
 				t.Fatalf("poll after a commit = %s changed=%v, want %s changed", snap2.Commit, changed, c2)
@@ -62,17 +64,17 @@ func TestPollFromDisk(t *testing.T) {
 // TestUnchangedRemoteIsNeverFetched polls an unchanged remote many times, then restarts on the
 // warm cache: no poll but the first fetches.
 func TestUnchangedRemoteIsNeverFetched(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("first", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("first", map[string]string{"a.yaml": "a: 1\n"})
 	cache := t.TempDir()
-	s := newSource(t, Options{URL: remote.dir, CacheDir: cache})
+	s := newSource(t, Options{URL: remote.Dir, CacheDir: cache})
 	for range 5 {
 		poll(t, s)
 	}
 	wantStats(t, s, 5, 1, 0)
 	_ = s.Close()
 
-	restarted := newSource(t, Options{URL: remote.dir, CacheDir: cache})
+	restarted := newSource(t, Options{URL: remote.Dir, CacheDir: cache})
 	snap, changed := poll(t, restarted)
 	if snap.Commit != c1 || !changed {
 		t.Fatalf("poll after restart = %s changed=%v, want %s and changed (first poll of this Source)", snap.Commit, changed, c1)
@@ -86,11 +88,11 @@ func TestUnchangedRemoteIsNeverFetched(t *testing.T) {
 // TestSnapshotAt reads older commits from the cache, by SHA and by revision, and shares the FS
 // of a commit between callers.
 func TestSnapshotAt(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"v.txt": "1"})
-	c2 := remote.commit("two", map[string]string{"v.txt": "2"})
-	c3 := remote.commit("three", map[string]string{"v.txt": "3", "new.txt": "n"})
-	s := newSource(t, Options{URL: remote.dir})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"v.txt": "1"})
+	c2 := remote.Commit("two", map[string]string{"v.txt": "2"})
+	c3 := remote.Commit("three", map[string]string{"v.txt": "3", "new.txt": "n"})
+	s := newSource(t, Options{URL: remote.Dir})
 	ctx := context.Background()
 
 	if _, err := s.SnapshotAt(ctx, c1); !errors.Is(err, ErrCommitNotFound) {
@@ -133,13 +135,13 @@ func TestSnapshotAt(t *testing.T) {
 
 // TestFetchOtherRef reads a ref Poll does not track, without moving what Poll tracks.
 func TestFetchOtherRef(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("main", map[string]string{"f": "main"})
-	remote.git("checkout", "-q", "-b", "feature")
-	c2 := remote.commit("feature", map[string]string{"f": "feature"})
-	remote.git("update-ref", "refs/pull/7/head", c2)
-	remote.git("checkout", "-q", "main")
-	s := newSource(t, Options{URL: remote.dir})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("main", map[string]string{"f": "main"})
+	remote.Git("checkout", "-q", "-b", "feature")
+	c2 := remote.Commit("feature", map[string]string{"f": "feature"})
+	remote.Git("update-ref", "refs/pull/7/head", c2)
+	remote.Git("checkout", "-q", "main")
+	s := newSource(t, Options{URL: remote.Dir})
 
 	poll(t, s)
 	pr, err := s.Fetch(context.Background(), Ref{Name: "refs/pull/7/head"})
@@ -157,14 +159,14 @@ func TestFetchOtherRef(t *testing.T) {
 
 // TestListRefs lists the remote's refs by glob, as previews of pull requests do.
 func TestListRefs(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"f": "1"})
-	c2 := remote.commit("two", map[string]string{"f": "2"})
-	remote.git("update-ref", "refs/pull/1/head", c1)
-	remote.git("update-ref", "refs/pull/2/head", c2)
-	remote.git("update-ref", "refs/pull/2/merge", c2)
-	remote.git("tag", "-a", "v1.0.0", "-m", "release", c1)
-	s := newSource(t, Options{URL: remote.dir})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"f": "1"})
+	c2 := remote.Commit("two", map[string]string{"f": "2"})
+	remote.Git("update-ref", "refs/pull/1/head", c1)
+	remote.Git("update-ref", "refs/pull/2/head", c2)
+	remote.Git("update-ref", "refs/pull/2/merge", c2)
+	remote.Git("tag", "-a", "v1.0.0", "-m", "release", c1)
+	s := newSource(t, Options{URL: remote.Dir})
 	ctx := context.Background()
 
 	for _, tc := range []struct {
@@ -222,14 +224,14 @@ func TestNewRejectsBadOptions(t *testing.T) {
 
 // TestMissingRepository and an empty one give clear errors and no snapshot.
 func TestMissingOrEmptyRepository(t *testing.T) {
-	empty := newGitRepo(t)
+	empty := testenv.NewGitRepo(t)
 	for _, tc := range []struct {
 		name string
 		url  string
 		want error
 	}{
 		{"missing", filepath.Join(t.TempDir(), "nothing-here"), ErrRepositoryNotFound},
-		{"empty", empty.dir, ErrRefNotFound},
+		{"empty", empty.Dir, ErrRefNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSource(t, Options{URL: tc.url})
@@ -246,11 +248,11 @@ func TestMissingOrEmptyRepository(t *testing.T) {
 
 // TestOpen reads commits of a local work tree by revision, as kudod plan --repo DIR does.
 func TestOpen(t *testing.T) {
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"v.txt": "1"})
-	remote.commit("two", map[string]string{"v.txt": "2"})
-	remote.git("tag", "-a", "v1", "-m", "one", c1)
-	r, err := Open(remote.dir)
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"v.txt": "1"})
+	remote.Commit("two", map[string]string{"v.txt": "2"})
+	remote.Git("tag", "-a", "v1", "-m", "one", c1)
+	r, err := Open(remote.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // refsRepo builds a remote with every kind of ref:
@@ -12,19 +14,19 @@ import (
 //	c1 ← c2 ← c3 ← c4   main
 //	v0.1.0 (lightweight) on c1, v1.0.0 (annotated) on c2, v1.2.0 (lightweight) on c3,
 //	v2.0.0-rc.1 (annotated) on c4, branch release on c2, refs/pull/7/head on c3.
-func refsRepo(t *testing.T) (*gitRepo, [4]string) {
-	r := newGitRepo(t)
+func refsRepo(t *testing.T) (*testenv.GitRepo, [4]string) {
+	r := testenv.NewGitRepo(t)
 	var c [4]string
 	for i := range c {
-		c[i] = r.commit("commit", map[string]string{"n.txt": string(rune('1' + i))})
+		c[i] = r.Commit("commit", map[string]string{"n.txt": string(rune('1' + i))})
 	}
-	r.git("tag", "v0.1.0", c[0])
-	r.git("tag", "-a", "v1.0.0", "-m", "one", c[1])
-	r.git("tag", "v1.2.0", c[2])
-	r.git("tag", "-a", "v2.0.0-rc.1", "-m", "rc", c[3])
-	r.git("tag", "not-a-version", c[3])
-	r.git("branch", "release", c[1])
-	r.git("update-ref", "refs/pull/7/head", c[2])
+	r.Git("tag", "v0.1.0", c[0])
+	r.Git("tag", "-a", "v1.0.0", "-m", "one", c[1])
+	r.Git("tag", "v1.2.0", c[2])
+	r.Git("tag", "-a", "v2.0.0-rc.1", "-m", "rc", c[3])
+	r.Git("tag", "not-a-version", c[3])
+	r.Git("branch", "release", c[1])
+	r.Git("update-ref", "refs/pull/7/head", c[2])
 	return r, c
 }
 
@@ -52,7 +54,7 @@ func TestRefKinds(t *testing.T) {
 		{"pinned commit on branch", Ref{Commit: c[0], Branch: "release"}, c[0], "refs/heads/release", "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSource(t, Options{URL: remote.dir, Ref: tc.ref})
+			s := newSource(t, Options{URL: remote.Dir, Ref: tc.ref})
 			snap, changed := poll(t, s)
 			if snap.Commit != tc.commit || snap.RefName != tc.refName || !changed {
 				t.Fatalf("poll = %s %q changed=%v, want %s %q", snap.Commit, snap.RefName, changed, tc.commit, tc.refName)
@@ -71,13 +73,13 @@ func TestRefKinds(t *testing.T) {
 func TestPinnedCommitNeedsNoRemote(t *testing.T) {
 	remote, c := refsRepo(t)
 	cache := t.TempDir()
-	s := newSource(t, Options{URL: remote.dir, Ref: Ref{Commit: c[1]}, CacheDir: cache})
+	s := newSource(t, Options{URL: remote.Dir, Ref: Ref{Commit: c[1]}, CacheDir: cache})
 	poll(t, s)
 	poll(t, s)
 	wantStats(t, s, 0, 1, 0)
 	_ = s.Close()
 
-	restarted := newSource(t, Options{URL: remote.dir, Ref: Ref{Commit: c[1]}, CacheDir: cache})
+	restarted := newSource(t, Options{URL: remote.Dir, Ref: Ref{Commit: c[1]}, CacheDir: cache})
 	if snap, _ := poll(t, restarted); snap.Commit != c[1] {
 		t.Fatalf("poll after restart = %s, want %s", snap.Commit, c[1])
 	}
@@ -87,12 +89,12 @@ func TestPinnedCommitNeedsNoRemote(t *testing.T) {
 // TestSemverFollowsNewTags: a new tag in the range is picked up by the next poll.
 func TestSemverFollowsNewTags(t *testing.T) {
 	remote, c := refsRepo(t)
-	s := newSource(t, Options{URL: remote.dir, Ref: Ref{SemVer: "1.x"}})
+	s := newSource(t, Options{URL: remote.Dir, Ref: Ref{SemVer: "1.x"}})
 	if snap, _ := poll(t, s); snap.Commit != c[2] {
 		t.Fatalf("poll = %s, want v1.2.0 at %s", snap.Commit, c[2])
 	}
-	c5 := remote.commit("five", map[string]string{"n.txt": "5"})
-	remote.git("tag", "-a", "v1.10.0", "-m", "ten", c5)
+	c5 := remote.Commit("five", map[string]string{"n.txt": "5"})
+	remote.Git("tag", "-a", "v1.10.0", "-m", "ten", c5)
 	snap, changed := poll(t, s)
 	if snap.Commit != c5 || !changed || snap.RefName != "refs/tags/v1.10.0" {
 		t.Fatalf("poll after tagging v1.10.0 = %s %s changed=%v, want %s", snap.Commit, snap.RefName, changed, c5)
@@ -117,12 +119,12 @@ func TestMissingRefs(t *testing.T) {
 		{"commit not on branch", Ref{Commit: c[3], Branch: "release"}, ErrRefNotFound, "on branch release"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSource(t, Options{URL: "file://" + remote.dir, Ref: tc.ref})
+			s := newSource(t, Options{URL: "file://" + remote.Dir, Ref: tc.ref})
 			snap, _, err := s.Poll(context.Background())
 			if !errors.Is(err, tc.err) || !snap.IsZero() {
 				t.Fatalf("Poll = %+v, %v; want zero snapshot and %v", snap, err, tc.err)
 			}
-			want := `repository "app" (file://` + remote.dir + `): `
+			want := `repository "app" (file://` + remote.Dir + `): `
 			if !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("error = %q\nwant it to start with %q and contain %q", err, want, tc.msg)
 			}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 const sshdPath = "/usr/sbin/sshd"
@@ -152,15 +154,15 @@ func copyFile(t testing.TB, from, to string) {
 // TestSSH clones over a real sshd with a key and known_hosts, then polls without fetching.
 func TestSSH(t *testing.T) {
 	srv := startSSHD(t)
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
-	s := newSource(t, Options{URL: srv.url(remote.dir), Auth: Auth{SSHKeyFile: srv.clientKey, KnownHostsFile: srv.knownHosts}})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	s := newSource(t, Options{URL: srv.url(remote.Dir), Auth: Auth{SSHKeyFile: srv.clientKey, KnownHostsFile: srv.knownHosts}})
 
 	snap, _ := poll(t, s)
 	if snap.Commit != c1 || readFile(t, snap, "a.yaml") != "a: 1\n" {
 		t.Fatalf("poll = %s, want %s", snap.Commit, c1)
 	}
-	c2 := remote.commit("two", map[string]string{"a.yaml": "a: 2\n"})
+	c2 := remote.Commit("two", map[string]string{"a.yaml": "a: 2\n"})
 	if snap, changed := poll(t, s); snap.Commit != c2 || !changed {
 		t.Fatalf("poll after a commit = %s, want %s", snap.Commit, c2)
 	}
@@ -172,8 +174,8 @@ func TestSSH(t *testing.T) {
 // missing or locked key material each give their own clear error.
 func TestSSHErrors(t *testing.T) {
 	srv := startSSHD(t)
-	remote := newGitRepo(t)
-	remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	dir := t.TempDir()
 	_, port, _ := net.SplitHostPort(srv.addr)
 
@@ -207,12 +209,12 @@ func TestSSHErrors(t *testing.T) {
 		{"wrong passphrase", Auth{SSHKeyFile: lockedKey, SSHPassphraseFile: secretFile(t, "wrong"), KnownHostsFile: srv.knownHosts}, ErrCredentials, "with its passphrase"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newSource(t, Options{URL: srv.url(remote.dir), Auth: tc.auth})
+			s := newSource(t, Options{URL: srv.url(remote.Dir), Auth: tc.auth})
 			snap, _, err := s.Poll(context.Background())
 			if !errors.Is(err, tc.want) || !snap.IsZero() {
 				t.Fatalf("Poll = %+v, %v; want zero snapshot and %v", snap, err, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), srv.url(remote.dir)) {
+			if !strings.Contains(err.Error(), tc.msg) || !strings.Contains(err.Error(), srv.url(remote.Dir)) {
 				t.Errorf("error = %q, want it to name the URL and say %q", err, tc.msg)
 			}
 			if strings.Contains(err.Error(), "correct horse") {
@@ -225,8 +227,8 @@ func TestSSHErrors(t *testing.T) {
 // TestSSHEncryptedKey unlocks a passphrase-protected key with the passphrase file.
 func TestSSHEncryptedKey(t *testing.T) {
 	srv := startSSHD(t)
-	remote := newGitRepo(t)
-	c1 := remote.commit("one", map[string]string{"a.yaml": "a: 1\n"})
+	remote := testenv.NewGitRepo(t)
+	c1 := remote.Commit("one", map[string]string{"a.yaml": "a: 1\n"})
 	dir := t.TempDir()
 	key := sshKeygen(t, dir, "locked", "correct horse")
 	// Accept the locked key too.
@@ -244,7 +246,7 @@ func TestSSHEncryptedKey(t *testing.T) {
 	}
 	_ = f.Close()
 
-	s := newSource(t, Options{URL: srv.url(remote.dir), Auth: Auth{
+	s := newSource(t, Options{URL: srv.url(remote.Dir), Auth: Auth{
 		SSHKeyFile: key, SSHPassphraseFile: secretFile(t, "correct horse\n"), KnownHostsFile: srv.knownHosts,
 	}})
 	if snap, _ := poll(t, s); snap.Commit != c1 {

@@ -12,13 +12,15 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // TestSnapshotFS runs the standard library's file system checks on a snapshot with nested
 // directories, an executable, and symbolic links of every kind.
 func TestSnapshotFS(t *testing.T) {
-	remote := newGitRepo(t)
-	remote.commit("tree", map[string]string{
+	remote := testenv.NewGitRepo(t)
+	remote.Commit("tree", map[string]string{
 		"operators/zk/0.3.3/operator.yaml":              "name: zookeeper\n",
 		"operators/zk/0.3.3/params.yaml":                "parameters: []\n",
 		"operators/zk/0.3.3/templates/statefulset.yaml": "kind: StatefulSet\n",
@@ -27,7 +29,7 @@ func TestSnapshotFS(t *testing.T) {
 		"a/b.yaml":                                      "b\n", // git sorts "a/" after "a.yaml"; fs.FS must not
 		"hack/run.sh":                                   "#!/bin/sh\n",
 	})
-	if err := os.Chmod(filepath.Join(remote.dir, "hack", "run.sh"), 0o755); err != nil {
+	if err := os.Chmod(filepath.Join(remote.Dir, "hack", "run.sh"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for link, target := range map[string]string{
@@ -38,12 +40,12 @@ func TestSnapshotFS(t *testing.T) {
 		"absolute.yaml":               "/etc/passwd",                 // dropped
 		"dirlink":                     "operators",                   // a directory: dropped
 	} {
-		if err := os.Symlink(target, filepath.Join(remote.dir, filepath.FromSlash(link))); err != nil {
+		if err := os.Symlink(target, filepath.Join(remote.Dir, filepath.FromSlash(link))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	remote.commit("links", nil)
-	s := newSource(t, Options{URL: remote.dir})
+	remote.Commit("links", nil)
+	s := newSource(t, Options{URL: remote.Dir})
 	snap, _ := poll(t, s)
 
 	if err := fstest.TestFS(snap.FS,
@@ -85,19 +87,24 @@ func TestSnapshotFS(t *testing.T) {
 	}
 }
 
-// TestSnapshotMatchesDisk commits the real KUDO packages and reads every file back from the
+// TestSnapshotMatchesDisk commits the test packages and reads every file back from the
 // snapshot, as manifests.Load does, byte for byte.
 func TestSnapshotMatchesDisk(t *testing.T) {
-	const operators = "../../shared/operators"
-	if _, err := os.Stat(operators); err != nil {
-		t.Skipf("%s is not available: %v", operators, err)
-	}
-	remote := newGitRepo(t)
-	if err := os.CopyFS(filepath.Join(remote.dir, "operators"), os.DirFS(operators)); err != nil {
+	snapshotMatchesDisk(t, testenv.FixtureOperatorsDir(t))
+}
+
+// TestCatalogSnapshotMatchesDisk does the same with the public KUDO packages.
+func TestCatalogSnapshotMatchesDisk(t *testing.T) {
+	snapshotMatchesDisk(t, testenv.CatalogDir(t))
+}
+
+func snapshotMatchesDisk(t *testing.T, operators string) {
+	remote := testenv.NewGitRepo(t)
+	if err := os.CopyFS(filepath.Join(remote.Dir, "operators"), os.DirFS(operators)); err != nil {
 		t.Fatal(err)
 	}
-	remote.commit("operators", nil)
-	s := newSource(t, Options{URL: remote.dir})
+	remote.Commit("operators", nil)
+	s := newSource(t, Options{URL: remote.Dir})
 	snap, _ := poll(t, s)
 	sub, err := fs.Sub(snap.FS, "operators")
 	if err != nil {
@@ -134,14 +141,14 @@ func TestSnapshotMatchesDisk(t *testing.T) {
 // TestReadsWhilePolling reads snapshots of older commits from many goroutines while the source
 // polls new commits (run with -race).
 func TestReadsWhilePolling(t *testing.T) {
-	remote := newGitRepo(t)
+	remote := testenv.NewGitRepo(t)
 	files := map[string]string{}
 	for i := range 50 {
 		files[fmt.Sprintf("dir%d/f%d.yaml", i%5, i)] = fmt.Sprintf("v: %d\n", i)
 	}
 	var commits []string
-	commits = append(commits, remote.commit("base", files))
-	s := newSource(t, Options{URL: remote.dir})
+	commits = append(commits, remote.Commit("base", files))
+	s := newSource(t, Options{URL: remote.Dir})
 	poll(t, s)
 
 	ctx := context.Background()
@@ -170,7 +177,7 @@ func TestReadsWhilePolling(t *testing.T) {
 				})
 			})
 		}
-		commits = append(commits, remote.commit(fmt.Sprintf("round %d", round), map[string]string{
+		commits = append(commits, remote.Commit(fmt.Sprintf("round %d", round), map[string]string{
 			fmt.Sprintf("dir0/new%d.yaml", round): "new\n",
 		}))
 		if snap, changed := poll(t, s); snap.Commit != commits[len(commits)-1] || !changed {

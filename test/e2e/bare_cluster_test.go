@@ -14,19 +14,53 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-// TestBareClusterDeploysRealOperators: on a cluster where kudod has created nothing yet (no
-// CRD, no namespaces), first-operator, zookeeper 3.6.2-0.3.3 and mysql deploy to COMPLETE,
-// their objects carry the rendered values and `kubectl get instances -A` shows them.
-func TestBareClusterDeploysRealOperators(t *testing.T) {
+// bareCluster names what TestBareClusterDeploysPackages deploys: a package whose Deployment
+// takes a replicas parameter, one whose StatefulSet takes NODE_COUNT and MEMORY, and one more.
+type bareCluster struct {
+	add                     func(*testenv.GitRepo)
+	web, quorum, third      string // operator names
+	quorumVersion           string // operator version of quorum
+	deployment, statefulSet string // what web and quorum create
+}
+
+// TestBareClusterDeploysPackages: on a cluster where kudod has created nothing yet (no CRD, no
+// namespaces), hello, quorum 0.2.0 and database deploy to COMPLETE, their objects carry the
+// rendered values and `kubectl get instances -A` shows them.
+func TestBareClusterDeploysPackages(t *testing.T) {
+	bareClusterDeploys(t, bareCluster{
+		add: func(r *testenv.GitRepo) {
+			r.AddOperator("hello", "1.0.0")
+			r.AddOperator("quorum", "1.37.0-0.2.0")
+			r.AddOperator("database", "1.0.0")
+		},
+		web: "hello", quorum: "quorum", third: "database", quorumVersion: "0.2.0",
+		deployment: "hello-web", statefulSet: "zk-quorum",
+	})
+}
+
+// TestCatalogBareClusterDeploysRealOperators does the same with first-operator, zookeeper
+// 3.6.2-0.3.3 and mysql.
+func TestCatalogBareClusterDeploysRealOperators(t *testing.T) {
+	testenv.CatalogDir(t)
+	bareClusterDeploys(t, bareCluster{
+		add: func(r *testenv.GitRepo) {
+			r.AddCatalogOperator("first-operator", "0.2.0")
+			r.AddCatalogOperator("zookeeper", "3.6.2-0.3.3")
+			r.AddCatalogOperator("mysql", "5.7-0.3.0")
+		},
+		web: "first-operator", quorum: "zookeeper", third: "mysql", quorumVersion: "0.3.3",
+		deployment: "nginx-deployment", statefulSet: "zk-zookeeper",
+	})
+}
+
+func bareClusterDeploys(t *testing.T, p bareCluster) {
 	c := testenv.NewSimulatedCluster(t)
 	repo := testenv.NewGitRepo(t)
-	repo.AddOperator("first-operator", "0.2.0")
-	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
-	repo.AddOperator("mysql", "5.7-0.3.0")
+	p.add(repo)
 	rev := repo.Commit("three operators", map[string]string{
-		"instances/web/first.yaml": instanceFile("web", "first", "first-operator", "", "    replicas: 3\n"),
-		"instances/data/zk.yaml":   instanceFile("data", "zk", "zookeeper", "0.3.3", "    NODE_COUNT: 1\n    MEMORY: 256Mi\n"),
-		"instances/data/db.yaml":   instanceFile("data", "db", "mysql", "", ""),
+		"instances/web/first.yaml": instanceFile("web", "first", p.web, "", "    replicas: 3\n"),
+		"instances/data/zk.yaml":   instanceFile("data", "zk", p.quorum, p.quorumVersion, "    NODE_COUNT: 1\n    MEMORY: 256Mi\n"),
+		"instances/data/db.yaml":   instanceFile("data", "db", p.third, "", ""),
 	})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
@@ -36,21 +70,21 @@ func TestBareClusterDeploysRealOperators(t *testing.T) {
 
 	ctx := context.Background()
 	dep := &appsv1.Deployment{}
-	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "web", Name: "nginx-deployment"}, dep); err != nil {
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "web", Name: p.deployment}, dep); err != nil {
 		t.Fatal(err)
 	}
 	if *dep.Spec.Replicas != 3 || dep.Status.AvailableReplicas != 3 {
-		t.Errorf("first-operator Deployment: replicas %d, available %d", *dep.Spec.Replicas, dep.Status.AvailableReplicas)
+		t.Errorf("%s Deployment: replicas %d, available %d", p.web, *dep.Spec.Replicas, dep.Status.AvailableReplicas)
 	}
 	sts := &appsv1.StatefulSet{}
-	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "data", Name: "zk-zookeeper"}, sts); err != nil {
+	if err := c.Client.Get(ctx, types.NamespacedName{Namespace: "data", Name: p.statefulSet}, sts); err != nil {
 		t.Fatal(err)
 	}
 	if *sts.Spec.Replicas != 1 || sts.Status.ReadyReplicas != 1 {
-		t.Errorf("zookeeper StatefulSet: replicas %d, ready %d", *sts.Spec.Replicas, sts.Status.ReadyReplicas)
+		t.Errorf("%s StatefulSet: replicas %d, ready %d", p.quorum, *sts.Spec.Replicas, sts.Status.ReadyReplicas)
 	}
 	if got := sts.Spec.Template.Spec.Containers[0].Resources.Requests.Memory().String(); got != "256Mi" {
-		t.Errorf("zookeeper memory request %s, want 256Mi", got)
+		t.Errorf("%s memory request %s, want 256Mi", p.quorum, got)
 	}
 	ns := &corev1.Namespace{}
 	if err := c.Client.Get(ctx, types.NamespacedName{Name: "data"}, ns); err != nil || ns.Labels[v1alpha1.LabelManagedBy] != "kudod" {
@@ -60,7 +94,7 @@ func TestBareClusterDeploysRealOperators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"OPERATOR", "VERSION", "PLAN", "STATUS", "REVISION", "first-operator", "zookeeper", "mysql", "COMPLETE", rev[:7]} {
+	for _, want := range []string{"OPERATOR", "VERSION", "PLAN", "STATUS", "REVISION", p.web, p.quorum, p.third, "COMPLETE", rev[:7]} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get instances -A lacks %q:\n%s", want, out)
 		}

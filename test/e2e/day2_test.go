@@ -24,10 +24,11 @@ func TestDriftIsCorrectedOrReported(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
 	repo := testenv.NewGitRepo(t)
-	files := webPackage()
-	files["instances/web.yaml"] = strings.Replace(instanceFile(ns, "web", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n", 1)
-	files["instances/watched.yaml"] = strings.Replace(instanceFile(ns, "watched", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n  driftCorrection: false\n", 1)
-	rev := repo.Commit("two webs", files)
+	repo.AddOperator("web", "1.0.0")
+	rev := repo.Commit("two webs", map[string]string{
+		"instances/web.yaml":     strings.Replace(instanceFile(ns, "web", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n", 1),
+		"instances/watched.yaml": strings.Replace(instanceFile(ns, "watched", "web", "", ""), "spec:\n", "spec:\n  driftInterval: 2s\n  driftCorrection: false\n", 1),
+	})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusComplete, rev, 2*time.Minute)
 	waitPlan(t, c, ns, "watched", "deploy", v1alpha1.StatusComplete, rev, 2*time.Minute)
@@ -81,49 +82,16 @@ func TestDriftIsCorrectedOrReported(t *testing.T) {
 
 func metaOf(ns, name string) (m metav1ObjectMeta) { m.Namespace, m.Name = ns, name; return m }
 
-// pauserPackage's hold plan (FREEZE triggers it) waits forever in a Dummy step.
-func pauserPackage() map[string]string {
-	return map[string]string{
-		"operators/pauser/1.0.0/operator.yaml": `apiVersion: kudo.dev/v1beta1
-name: pauser
-operatorVersion: 1.0.0
-kubernetesVersion: 1.20.0
-tasks:
-  - name: config
-    kind: Apply
-    spec:
-      resources: [config.yaml]
-  - name: pause
-    kind: Dummy
-plans:
-  deploy:
-    phases:
-      - name: main
-        steps:
-          - name: config
-            tasks: [config]
-  hold:
-    phases:
-      - name: hold
-        steps:
-          - name: pause
-            tasks: [pause]
-`,
-		"operators/pauser/1.0.0/params.yaml":           "parameters:\n  - name: FREEZE\n    default: \"no\"\n    trigger: hold\n  - name: VALUE\n    default: a\n",
-		"operators/pauser/1.0.0/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  value: {{ .Params.VALUE | quote }}\n",
-	}
-}
-
 // TestAbortAndReconcile: `kudod abort` ends a plan stuck in a Dummy step within seconds (the
 // next commit starts fresh), and `kudod reconcile` makes the daemon poll now although its
 // interval is an hour.
 func TestAbortAndReconcile(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
+	// pauser's hold plan (FREEZE triggers it) waits forever in a Dummy step.
 	repo := testenv.NewGitRepo(t)
-	files := pauserPackage()
-	files["instances/p.yaml"] = instanceFile(ns, "p", "pauser", "", "")
-	first := repo.Commit("pauser", files)
+	repo.AddOperator("pauser", "1.0.0")
+	first := repo.Commit("pauser", map[string]string{"instances/p.yaml": instanceFile(ns, "p", "pauser", "", "")})
 	cfg := daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, "")
 	cfg = rewriteInterval(t, cfg, "1h")
 	startKudod(t, cfg)

@@ -13,76 +13,6 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-// webPackage is a Deployment whose pods only schedule on nodes labelled zone=ZONE when ZONE
-// is set: the simulated cluster's node has no zone, so such a Deployment never becomes ready.
-func webPackage() map[string]string {
-	return map[string]string{
-		"operators/web/1.0.0/operator.yaml": `apiVersion: kudo.dev/v1beta1
-name: web
-operatorVersion: 1.0.0
-kubernetesVersion: 1.20.0
-tasks:
-  - name: config
-    kind: Apply
-    spec:
-      resources: [config.yaml]
-  - name: app
-    kind: Apply
-    spec:
-      resources: [deployment.yaml]
-  - name: bad
-    kind: Apply
-    spec:
-      resources: [config2.yaml, service.yaml]
-plans:
-  deploy:
-    phases:
-      - name: main
-        steps:
-          - name: config
-            tasks: [config]
-          - name: app
-            tasks: [app]
-  broken:
-    phases:
-      - name: main
-        steps:
-          - name: bad
-            tasks: [bad]
-`,
-		"operators/web/1.0.0/params.yaml": `parameters:
-  - name: ZONE
-    default: ""
-    required: false
-  - name: PORT
-    default: "80"
-    trigger: broken
-`,
-		"operators/web/1.0.0/templates/config.yaml":  "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  zone: {{ .Params.ZONE | quote }}\n",
-		"operators/web/1.0.0/templates/config2.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config2\ndata:\n  port: {{ .Params.PORT | quote }}\n",
-		"operators/web/1.0.0/templates/service.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Name }}\nspec:\n  selector: {app: {{ .Name }}}\n  ports:\n    - port: {{ .Params.PORT }}\n",
-		"operators/web/1.0.0/templates/deployment.yaml": `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Name }}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: {{ .Name }}}
-  template:
-    metadata:
-      labels: {app: {{ .Name }}}
-    spec:
-      {{- if .Params.ZONE }}
-      nodeSelector: {zone: {{ .Params.ZONE | quote }}}
-      {{- end }}
-      containers:
-        - name: web
-          image: nginx
-`,
-	}
-}
-
 func withStepTimeout(doc, timeout string) string {
 	return strings.Replace(doc, "spec:\n", "spec:\n  stepTimeout: "+timeout+"\n", 1)
 }
@@ -93,9 +23,8 @@ func TestStepTimeoutFailsAndTheNextCommitRecovers(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
 	repo := testenv.NewGitRepo(t)
-	files := webPackage()
-	files["instances/web.yaml"] = withStepTimeout(instanceFile(ns, "web", "web", "", "    ZONE: nowhere\n"), "4s")
-	bad := repo.Commit("unschedulable", files)
+	repo.AddOperator("web", "1.0.0")
+	bad := repo.Commit("unschedulable", map[string]string{"instances/web.yaml": withStepTimeout(instanceFile(ns, "web", "web", "", "    ZONE: nowhere\n"), "4s")})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 
 	in := waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusFatalError, bad, 2*time.Minute)
@@ -120,24 +49,35 @@ func TestStepTimeoutFailsAndTheNextCommitRecovers(t *testing.T) {
 	}
 }
 
-// TestNewerCommitTakesOverAWaitingPlan: zookeeper's not-allowed plan (a Dummy task that never
+// TestNewerCommitTakesOverAWaitingPlan: quorum's not-allowed plan (a Dummy task that never
 // completes, triggered by DISK_SIZE) is taken over at once by a newer commit and recorded as
 // superseded.
 func TestNewerCommitTakesOverAWaitingPlan(t *testing.T) {
+	newerCommitTakesOver(t, "quorum", func(r *testenv.GitRepo) { r.AddOperator("quorum", "1.37.0-0.2.0") })
+}
+
+// TestCatalogNewerCommitTakesOverAWaitingPlan does the same with zookeeper's not-allowed plan.
+func TestCatalogNewerCommitTakesOverAWaitingPlan(t *testing.T) {
+	newerCommitTakesOver(t, "zookeeper", func(r *testenv.GitRepo) { r.AddCatalogOperator("zookeeper", "3.6.2-0.3.3") })
+}
+
+// newerCommitTakesOver deploys operator, which add writes: a StatefulSet with volume claims of
+// DISK_SIZE, which triggers a not-allowed plan that never completes.
+func newerCommitTakesOver(t *testing.T, operator string, add func(*testenv.GitRepo)) {
+	repo := testenv.NewGitRepo(t)
+	add(repo)
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := testenv.NewGitRepo(t)
-	repo.AddOperator("zookeeper", "3.6.2-0.3.3")
-	first := repo.Commit("zk", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n")})
+	first := repo.Commit("zk", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", operator, "", "    NODE_COUNT: 1\n")})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "zk", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
 
-	stuck := repo.Commit("resize", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n")})
+	stuck := repo.Commit("resize", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", operator, "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n")})
 	waitPlan(t, c, ns, "zk", "not-allowed", v1alpha1.StatusInProgress, stuck, time.Minute)
 	start := time.Now()
-	next := repo.Commit("more memory", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", "zookeeper", "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n    MEMORY: 512Mi\n")})
+	next := repo.Commit("more memory", map[string]string{"instances/zk.yaml": instanceFile(ns, "zk", operator, "", "    NODE_COUNT: 1\n    DISK_SIZE: 10Gi\n    MEMORY: 512Mi\n")})
 	// The deploy that takes over cannot complete: DISK_SIZE changes the StatefulSet's volume
-	// claim template, which Kubernetes forbids (why zookeeper has a not-allowed plan). It fails
+	// claim template, which Kubernetes forbids (why the package has a not-allowed plan). It fails
 	// at once instead of retrying forever as KUDO did (KUDO #1764).
 	in := waitPlan(t, c, ns, "zk", "deploy", v1alpha1.StatusFatalError, next, 2*time.Minute)
 	t.Logf("takeover and the deploy's end in %s", time.Since(start).Round(time.Millisecond))
@@ -156,9 +96,8 @@ func TestStepWithAnInvalidObjectWritesNothing(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
 	repo := testenv.NewGitRepo(t)
-	files := webPackage()
-	files["instances/web.yaml"] = instanceFile(ns, "web", "web", "", "")
-	first := repo.Commit("web", files)
+	repo.AddOperator("web", "1.0.0")
+	first := repo.Commit("web", map[string]string{"instances/web.yaml": instanceFile(ns, "web", "web", "", "")})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "web", "deploy", v1alpha1.StatusComplete, first, 2*time.Minute)
 

@@ -9,34 +9,6 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-// appPackage renders a ConfigMap from VALUE and a Secret from DB_PASSWORD.
-func appPackage(config string) map[string]string {
-	return map[string]string{
-		"operators/app/1.0.0/operator.yaml": `apiVersion: kudo.dev/v1beta1
-name: app
-operatorVersion: 1.0.0
-kubernetesVersion: 1.20.0
-tasks:
-  - name: app
-    kind: Apply
-    spec:
-      resources: [config.yaml, secret.yaml]
-plans:
-  deploy:
-    phases:
-      - name: main
-        steps:
-          - name: app
-            tasks: [app]
-`,
-		"operators/app/1.0.0/params.yaml":           "parameters:\n  - name: VALUE\n    default: one\n  - name: DB_PASSWORD\n    default: initial-secret-value\n",
-		"operators/app/1.0.0/templates/config.yaml": config,
-		"operators/app/1.0.0/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Name }}-db\nstringData:\n  password: {{ .Params.DB_PASSWORD | quote }}\n",
-	}
-}
-
-const appConfig = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  value: {{ .Params.VALUE | quote }}\n  mode: standard\n"
-
 // TestPullRequestPreviews: for a pull request kudod posts one comment, updated in place on
 // every push, showing the plans and the server-side dry-run diff of every object, and a
 // kudod/preview status; a broken template fails the status; removing an instance lists every
@@ -46,7 +18,9 @@ const appConfig = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name 
 func TestPullRequestPreviews(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	s := newGiteaSetup(t, c)
-	files := appPackage(appConfig)
+	// app renders a ConfigMap from VALUE and a Secret from DB_PASSWORD.
+	files := testenv.FixtureOperatorFiles(t, "app", "1.0.0")
+	config := "operators/app/1.0.0/templates/config.yaml"
 	files["instances/a.yaml"] = instanceFile(s.ns, "a", "app", "", "    DB_PASSWORD: hunter2-old-password\n")
 	files["instances/b.yaml"] = instanceFile(s.ns, "b", "app", "", "")
 	main := s.push(t, "two apps", files)
@@ -80,14 +54,14 @@ func TestPullRequestPreviews(t *testing.T) {
 	}
 
 	// A broken template fails the preview with the error.
-	broken := pushPR(t, s, appPackage("{{ .Params.NOPE }}"))
+	broken := pushPR(t, s, map[string]string{config: "{{ .Params.NOPE }}"})
 	s.waitStatus(t, broken, "kudod/preview", "failure", "is broken", time.Minute)
 	if body := waitComment(t, s, pr, broken[:7]); !strings.Contains(body, "NOPE") || !strings.Contains(body, "❌") {
 		t.Errorf("the comment does not show the template error:\n%s", body)
 	}
 
 	// Removing an instance: cleanup, and every object that would be deleted.
-	removal := pushPR(t, s, map[string]string{"operators/app/1.0.0/templates/config.yaml": appConfig, "instances/b.yaml": ""})
+	removal := pushPR(t, s, map[string]string{config: files[config], "instances/b.yaml": ""})
 	s.waitStatus(t, removal, "kudod/preview", "success", "cleanup", time.Minute)
 	body = waitComment(t, s, pr, removal[:7])
 	for _, want := range []string{"`" + s.ns + "/b`: cleanup", "ConfigMap/" + s.ns + "/b-config` deleted", "Secret/" + s.ns + "/b-db` deleted"} {

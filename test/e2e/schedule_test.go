@@ -11,16 +11,27 @@ import (
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-// TestMySQLBackupRunsOnItsSchedule: mysql's backup plan, scheduled every minute, runs by
-// itself (trigger schedule) and its Job completes; `kudod trigger` runs it once more by hand
-// (trigger manual), and a trigger of cleanup is refused.
-func TestMySQLBackupRunsOnItsSchedule(t *testing.T) {
+// TestBackupRunsOnItsSchedule: database's backup plan, scheduled every minute, runs by itself
+// (trigger schedule) and its Job completes; `kudod trigger` runs it once more by hand (trigger
+// manual), and a trigger of cleanup is refused.
+func TestBackupRunsOnItsSchedule(t *testing.T) {
+	backupRunsOnItsSchedule(t, "database", "db-backup", func(r *testenv.GitRepo) { r.AddOperator("database", "1.0.0") })
+}
+
+// TestCatalogMySQLBackupRunsOnItsSchedule does the same with mysql.
+func TestCatalogMySQLBackupRunsOnItsSchedule(t *testing.T) {
+	backupRunsOnItsSchedule(t, "mysql", "backup-job", func(r *testenv.GitRepo) { r.AddCatalogOperator("mysql", "5.7-0.3.0") })
+}
+
+// backupRunsOnItsSchedule deploys operator, which add writes, as the instance db: its backup
+// plan (steps: a volume claim, the Job named job, the Job's deletion) runs on a schedule.
+func backupRunsOnItsSchedule(t *testing.T, operator, job string, add func(*testenv.GitRepo)) {
+	repo := testenv.NewGitRepo(t)
+	add(repo)
 	c := testenv.SimulatedCluster(t)
 	ns := c.Namespace(t)
-	repo := testenv.NewGitRepo(t)
-	repo.AddOperator("mysql", "5.7-0.3.0")
-	db := instanceFile(ns, "db", "mysql", "", "") + "  schedules:\n    - name: every-minute\n      plan: backup\n      cron: \"* * * * *\"\n      startingDeadlineSeconds: 30\n"
-	rev := repo.Commit("mysql with a backup schedule", map[string]string{"instances/db.yaml": db})
+	db := instanceFile(ns, "db", operator, "", "") + "  schedules:\n    - name: every-minute\n      plan: backup\n      cron: \"* * * * *\"\n      startingDeadlineSeconds: 30\n"
+	rev := repo.Commit(operator+" with a backup schedule", map[string]string{"instances/db.yaml": db})
 	startKudod(t, daemonConfig(t, c.Kubeconfig, "file://"+repo.Dir, ""))
 	waitPlan(t, c, ns, "db", "deploy", v1alpha1.StatusComplete, rev, 3*time.Minute)
 
@@ -42,7 +53,7 @@ func TestMySQLBackupRunsOnItsSchedule(t *testing.T) {
 	if p := planStatus(in, "backup"); p == nil || p.Phases[0].Steps[1].Status != v1alpha1.StatusComplete || p.Phases[0].Steps[2].Status != v1alpha1.StatusComplete {
 		t.Fatalf("backup plan steps: %+v", p)
 	}
-	if exists(t, c, &batchv1.Job{}, ns, "db-backup") {
+	if exists(t, c, &batchv1.Job{}, ns, job) {
 		t.Fatal("the backup plan's cleanup step left its Job")
 	}
 

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,20 +9,33 @@ import (
 )
 
 // GitRepo is a real git repository in a temporary directory, for tests that commit packages
-// and instance files and let kudod read them (file://Dir, or served over HTTP).
+// and instance files and let kudod read them (file://Dir, or served over HTTP). git runs
+// without the user's or the system's configuration, so a commit is the same on every machine.
 type GitRepo struct {
-	// Dir is the work tree.
+	// Dir is the work tree, a directory named app: served over HTTP from its parent it is
+	// /app/.git.
 	Dir string
 	t   testing.TB
+	env []string
 }
 
-// NewGitRepo makes an empty repository on branch main.
+// NewGitRepo makes an empty repository on branch main; without git the test is skipped.
 func NewGitRepo(t testing.TB) *GitRepo {
 	t.Helper()
-	r := &GitRepo{Dir: t.TempDir(), t: t}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed (hack/test-deps.sh installs it)")
+	}
+	r := &GitRepo{Dir: filepath.Join(t.TempDir(), "app"), t: t, env: append(os.Environ(),
+		"HOME="+t.TempDir(),
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=/dev/null",
+		"GIT_AUTHOR_NAME=kudod test", "GIT_AUTHOR_EMAIL=test@kudod.dev",
+		"GIT_COMMITTER_NAME=kudod test", "GIT_COMMITTER_EMAIL=test@kudod.dev",
+	)}
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	r.Git("init", "-q", "-b", "main")
-	r.Git("config", "user.email", "test@kudod.dev")
-	r.Git("config", "user.name", "test")
 	return r
 }
 
@@ -32,6 +44,7 @@ func (r *GitRepo) Git(args ...string) string {
 	r.t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = r.Dir
+	cmd.Env = r.env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		r.t.Fatalf("git %s: %v: %s", strings.Join(args, " "), err, out)
@@ -39,11 +52,12 @@ func (r *GitRepo) Git(args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// Write writes files into the work tree; an empty content removes the file (or folder).
+// Write writes files (slash-separated paths) into the work tree; an empty content removes the
+// file (or folder).
 func (r *GitRepo) Write(files map[string]string) {
 	r.t.Helper()
 	for name, content := range files {
-		p := filepath.Join(r.Dir, name)
+		p := filepath.Join(r.Dir, filepath.FromSlash(name))
 		if content == "" {
 			if err := os.RemoveAll(p); err != nil {
 				r.t.Fatal(err)
@@ -68,30 +82,16 @@ func (r *GitRepo) Commit(msg string, files map[string]string) string {
 	return r.Git("rev-parse", "HEAD")
 }
 
-// AddOperator writes a real package from ../shared/operators (beside the checkout) into the
-// work tree at operators/<name>/<version>.
+// AddOperator writes a test package (testdata/operators/<name>/<version>, FixtureOperator)
+// into the work tree at operators/<name>/<version>.
 func (r *GitRepo) AddOperator(name, version string) {
 	r.t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	src := filepath.Join(root, "..", "shared", "operators", name, version)
-	files := map[string]string{}
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		files[filepath.Join("operators", name, version, rel)] = string(data)
-		return err
-	})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.Write(files)
+	r.Write(FixtureOperatorFiles(r.t, name, version))
+}
+
+// AddCatalogOperator writes a public KUDO package from $KUDOD_OPERATORS_DIR (CatalogOperator)
+// into the work tree at operators/<name>/<version>; without that directory the test is skipped.
+func (r *GitRepo) AddCatalogOperator(name, version string) {
+	r.t.Helper()
+	r.Write(packageFiles(r.t, CatalogOperator(r.t, name, version), name, version))
 }

@@ -13,16 +13,12 @@ import (
 func planRepo(t *testing.T) (*testenv.GitRepo, string, string, string) {
 	t.Helper()
 	r := testenv.NewGitRepo(t)
-	pkg := map[string]string{
-		"operators/app/1.0.0/operator.yaml":         "name: app\noperatorVersion: 1.0.0\nkubernetesVersion: 1.20.0\ntasks:\n  - name: app\n    kind: Apply\n    spec:\n      resources: [config.yaml]\nplans:\n  deploy:\n    phases:\n      - name: main\n        steps:\n          - name: app\n            tasks: [app]\n",
-		"operators/app/1.0.0/params.yaml":           "parameters:\n  - name: VALUE\n    default: one\n  - name: SIZE\n    default: small\n    immutable: true\n",
-		"operators/app/1.0.0/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}\ndata:\n  value: {{ .Params.VALUE | quote }}\n  size: {{ .Params.SIZE | quote }}\n",
-	}
+	// app: a ConfigMap from VALUE and the immutable SIZE.
+	r.AddOperator("app", "1.0.0")
 	inst := func(params string) string {
 		return "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: a\n  namespace: ns\nspec:\n  operator:\n    name: app\n  parameters:\n" + params
 	}
-	pkg["instances/a.yaml"] = inst("    VALUE: one\n")
-	first := r.Commit("first", pkg)
+	first := r.Commit("first", map[string]string{"instances/a.yaml": inst("    VALUE: one\n")})
 	second := r.Commit("change", map[string]string{"instances/a.yaml": inst("    VALUE: two\n")})
 	third := r.Commit("immutable", map[string]string{"instances/a.yaml": inst("    VALUE: two\n    SIZE: large\n")})
 	return r, first, second, third

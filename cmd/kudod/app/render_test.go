@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kudod-dev/kudod/manifests"
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
 // renderedObjects parses render's output back into objects: it must be a valid YAML stream.
@@ -29,7 +30,7 @@ func objectNames(objs []*unstructured.Unstructured) []string {
 }
 
 func TestRenderDefaults(t *testing.T) {
-	code, out, errOut := runCLI(t, "render", filepath.Join(realOperatorsDir, "first-operator/0.2.0"))
+	code, out, errOut := runCLI(t, "render", testenv.FixtureOperator(t, "hello", "1.0.0"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -7,12 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kudod-dev/kudod/test/testenv"
 )
 
-const (
-	realOperatorsDir  = "../../../../shared/operators"
-	manifestsTestdata = "../../../manifests/testdata"
-)
+const manifestsTestdata = "../../../manifests/testdata"
 
 // runCLI executes the command line and returns its exit code, stdout and stderr.
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -22,15 +21,19 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// Every package version in ../shared/operators passes kudod verify with exit 0.
-func TestVerifyRealOperators(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(realOperatorsDir, "*", "*", "operator.yaml"))
-	if err != nil || len(dirs) < 9 {
-		t.Fatalf("found %d real packages: %v", len(dirs), err)
-	}
-	for _, op := range dirs {
-		dir := filepath.Dir(op)
-		t.Run(strings.TrimPrefix(dir, realOperatorsDir+"/"), func(t *testing.T) {
+// Every test package passes kudod verify with exit 0.
+func TestVerifyFixtures(t *testing.T) {
+	verifyAll(t, testenv.FixtureOperatorsDir(t))
+}
+
+// Every public KUDO package version passes kudod verify with exit 0.
+func TestCatalogVerify(t *testing.T) {
+	verifyAll(t, testenv.CatalogDir(t))
+}
+
+func verifyAll(t *testing.T, root string) {
+	for _, dir := range testenv.PackageDirs(t, root) {
+		t.Run(strings.TrimPrefix(dir, root+"/"), func(t *testing.T) {
 			code, out, errOut := runCLI(t, "verify", dir)
 			if code != 0 || !strings.Contains(out, "package is valid") || strings.Contains(out, "error:") {
 				t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
