@@ -22,7 +22,7 @@ import (
 	"github.com/kudod-dev/kudod/sources"
 )
 
-// runOptions are `kudod run`'s flags (SPEC §7 defaults).
+// runOptions are `kudod run`'s flags (docs/configuration.md, Flags of `kudod run`).
 type runOptions struct {
 	configFile      string
 	metricsAddr     string
@@ -83,7 +83,7 @@ func newRunCommand(s streams) *cobra.Command {
 			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]daemon.Commenter{}
 			for _, r := range cfg.Repositories {
 				if r.Status.Provider != "" {
-					p, err := forge.NewProvider(r.Status, forge.Options{})
+					p, err := forge.NewProvider(forgeRepository(r.Status), forge.Options{})
 					if err != nil {
 						return exitCode(2, fmt.Errorf("repository %s: %w", r.Name, err))
 					}
@@ -137,6 +137,14 @@ func newRunCommand(s streams) *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	return cmd
+}
+
+// forgeRepository is the forge repository of a repository's status settings.
+func forgeRepository(s config.Status) forge.Repository {
+	return forge.Repository{
+		Kind: forge.Kind(s.Provider), URL: s.URL, TokenFile: s.TokenFile, TokenEnv: s.TokenEnv,
+		Owner: s.Owner, Repo: s.Repo, Project: s.Project,
+	}
 }
 
 // clusterConfig reads the cluster connection: the configured kubeconfig, else in-cluster,
