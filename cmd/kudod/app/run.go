@@ -19,6 +19,7 @@ import (
 	"github.com/kudod-dev/kudod/daemon"
 	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/sources"
 )
 
@@ -80,7 +81,7 @@ func newRunCommand(s streams) *cobra.Command {
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
 			}
 			providers := map[string]forge.Provider{}
-			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]daemon.Commenter{}
+			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]preview.Commenter{}
 			for _, r := range cfg.Repositories {
 				if r.Status.Provider != "" {
 					p, err := forge.NewProvider(forgeRepository(r.Status), forge.Options{})

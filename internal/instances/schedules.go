@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -28,7 +28,7 @@ type scheduleStep struct {
 // finish its step first. A due run is recorded in the status before it starts, so a restart
 // or a new leader never fires the same scheduled time twice. running names the plan running
 // now ("" if none).
-func (r *instanceController) reconcileSchedules(ctx context.Context, inst *v1alpha1.Instance, running string) (scheduleStep, error) {
+func (r *Controller) reconcileSchedules(ctx context.Context, inst *v1alpha1.Instance, running string) (scheduleStep, error) {
 	var step scheduleStep
 	if inst.Spec.Suspend || len(inst.Spec.Schedules) == 0 {
 		if len(inst.Status.Schedules) > 0 && len(inst.Spec.Schedules) == 0 {

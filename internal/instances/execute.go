@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // execute runs one plan for an instance from start to end, keeping the Instance's status and
 // the commit's status up to date. It reads top to bottom: package → render → record start →
 // run steps → prune → record the end.
-func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v1alpha1.Instance) {
+func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.Instance) {
 	ps := ex.request
 	log := logr.FromContextOrDiscard(ctx)
 	repo := inst.Spec.Source.Repository
@@ -28,18 +28,18 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		if ps.revision == "" {
 			return
 		}
-		c := instanceContext(inst.Namespace, inst.Name)
+		c := forge.InstanceContext(inst.Namespace, inst.Name)
 		if ps.trigger == v1alpha1.TriggerSchedule {
 			c += "/" + ps.plan
 		}
-		r.reporter.Report(CommitStatus{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: truncate(desc, 139)})
+		r.reporter.Report(forge.Status{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: desc})
 	}
 	started := r.now()
 
-	pkg, err := r.store.packageAt(ctx, repo, inst.Spec.Source.Revision, inst.Spec.Source.PackagePath, inst.Spec.PackageDigest)
+	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		log.Error(err, "package not available; retrying on the next reconcile")
-		report(StateError, "kudod could not read the package: "+err.Error())
+		report(forge.StateError, "kudod could not read the package: "+err.Error())
 		r.requeueAfter(ctx, inst, 30*time.Second)
 		return
 	}
@@ -48,7 +48,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		Package:     pkg,
 		Plan:        ps.plan,
 		Params:      inst.Spec.Parameters,
-		Children:    r.store.finder(repo, inst.Spec.Source.Revision),
+		Children:    r.store.Finder(repo, inst.Spec.Source.Revision),
 		Inventory:   applier.NewInventory(inst.Status.Inventory),
 		StepTimeout: r.stepTimeout,
 		Now:         r.now,
@@ -61,13 +61,13 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	var tree v1alpha1.PlanStatus
 	if ok {
 		tree = applier.NewPlanStatus(plan, ps.uid, ps.trigger, ps.revision, ps.reasons, started)
-		if prev := planStatus(&inst.Status, ps.plan); ps.resume && prev != nil && prev.UID == ps.uid {
+		if prev := inst.Status.Plan(ps.plan); ps.resume && prev != nil && prev.UID == ps.uid {
 			tree = *prev.DeepCopy()
 		}
 	}
 	run.Status = &tree
 
-	// Render everything before the first write (SPEC §3).
+	// Render everything before the first write (docs/design.md, Running a plan).
 	var rp *applier.RenderedPlan
 	if !ok {
 		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
@@ -79,15 +79,15 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
 		r.recordEnd(ctx, inst, ps, tree, nil, err)
 		ex.ended = true
-		r.observe(ps, "fatal_error", started)
-		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %v", ps.plan, err))
+		r.observe(ps, outcomeFatal, started)
+		report(forge.StateFailure, fmt.Sprintf("%s FATAL_ERROR: %v", ps.plan, err))
 		return
 	}
 	for _, w := range rp.Warnings {
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "APIVersionUpgraded", "RunPlan", "%s", w)
 	}
 
-	report(StatePending, fmt.Sprintf("%s plan IN_PROGRESS", ps.plan))
+	report(forge.StatePending, fmt.Sprintf("%s plan IN_PROGRESS", ps.plan))
 
 	// The first progress write also records that the plan started, and comes with the
 	// PlanStarted event. The engine holds that write back for a moment: a plan done by then
@@ -99,11 +99,11 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 			if !recorded {
 				markStarted(s, inst, pkg, ps, r.now())
 			}
-			upsertPlan(s, status)
+			s.SetPlan(status)
 			s.Inventory = inventory
 			if s.LastPlan != nil && s.LastPlan.UID == status.UID {
 				s.LastPlan.Status = status.Status
-				s.LastPlan.Message = stepMessage(status)
+				s.LastPlan.Message = status.Summary()
 			}
 		})
 		if err == nil && !recorded {
@@ -116,7 +116,7 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 	// Recording how the plan ended must not be cut short by what ended it (a newer plan, an abort).
 	runCtx := ctx
 	ctx = context.WithoutCancel(ctx)
-	ex.ended = err == nil || applier.IsFatal(err) || errors.As(err, new(*errSuperseded)) || errors.As(err, new(*errAborted))
+	ex.ended = outcome(err) != ""
 	var super *errSuperseded
 	var aborted *errAborted
 	switch {
@@ -126,41 +126,40 @@ func (r *instanceController) execute(ctx context.Context, ex *execution, inst *v
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
 		}
 		r.recordEnd(ctx, inst, ps, *run.Status, run, nil)
-		r.observe(ps, "complete", started)
-		steps, total := countSteps(*run.Status)
-		report(StateSuccess, fmt.Sprintf("%s plan COMPLETE (%d/%d steps, %s)", ps.plan, steps, total, r.now().Sub(started).Round(time.Second)))
+		r.observe(ps, outcomeComplete, started)
+		steps, total := run.Status.StepsComplete()
+		report(forge.StateSuccess, fmt.Sprintf("%s plan COMPLETE (%d/%d steps, %s)", ps.plan, steps, total, r.now().Sub(started).Round(time.Second)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanFinished", "RunPlan", "plan %s COMPLETE in %s (%s)", ps.plan, r.now().Sub(started).Round(time.Millisecond), describeTrigger(ps))
 	case applier.IsFatal(err):
 		r.recordEnd(ctx, inst, ps, *run.Status, run, err)
-		r.observe(ps, "fatal_error", started)
-		r.metrics.stepFailures.WithLabelValues(ps.plan).Inc()
-		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
+		r.observe(ps, outcomeFatal, started)
+		r.metrics.StepFailed(ps.plan)
+		report(forge.StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanFailed", "RunPlan", "plan %s FATAL_ERROR: %v", ps.plan, err)
 	case errors.As(err, &super):
-		status := interrupted(*run.Status, super.Error())
+		status := run.Status.Interrupted(super.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
-		r.observe(ps, "superseded", started)
-		report(StateError, super.Error())
+		r.observe(ps, outcomeSuperseded, started)
+		report(forge.StateError, super.Error())
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanSuperseded", "RunPlan", "plan %s %s", ps.plan, super.Error())
 	case errors.As(err, &aborted):
-		status := interrupted(*run.Status, aborted.Error())
+		status := run.Status.Interrupted(aborted.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
-		r.observe(ps, "aborted", started)
-		report(StateFailure, fmt.Sprintf("%s FATAL_ERROR: %s", ps.plan, aborted.Error()))
+		r.observe(ps, outcomeAborted, started)
+		report(forge.StateFailure, fmt.Sprintf("%s FATAL_ERROR: %s", ps.plan, aborted.Error()))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanAborted", "RunPlan", "plan %s %s", ps.plan, aborted.Error())
 	case errors.Is(err, errStopped):
 		log.Info("execution stopped; the plan resumes later")
 	default:
 		log.Error(err, "plan interrupted; it resumes on the next reconcile")
-		report(StateError, fmt.Sprintf("kudod could not act: %v", err))
+		report(forge.StateError, fmt.Sprintf("kudod could not act: %v", err))
 		r.requeueAfter(runCtx, inst, 10*time.Second)
 	}
 }
 
 // observe counts a plan that ended.
-func (r *instanceController) observe(ps planStart, outcome string, started time.Time) {
-	r.metrics.planRuns.WithLabelValues(ps.plan, string(ps.trigger), outcome).Inc()
-	r.metrics.planDuration.WithLabelValues(ps.plan, string(ps.trigger), outcome).Observe(r.now().Sub(started).Seconds())
+func (r *Controller) observe(ps planStart, outcome string, started time.Time) {
+	r.metrics.PlanEnded(ps.plan, ps.trigger, outcome, r.now().Sub(started))
 }
 
 func orEmptyPlan(p *manifests.Plan, name string) *manifests.Plan {
@@ -170,17 +169,6 @@ func orEmptyPlan(p *manifests.Plan, name string) *manifests.Plan {
 	return &manifests.Plan{Name: name}
 }
 
-func describeTrigger(ps planStart) string {
-	switch ps.trigger {
-	case v1alpha1.TriggerGit:
-		return "commit " + short(ps.revision)
-	case v1alpha1.TriggerSchedule:
-		return "schedule " + ps.schedule
-	default:
-		return "manual trigger by " + userOr(ps.user)
-	}
-}
-
 // markStarted records in a status that the plan runs: active plan, last plan, the request
 // handled, the conditions, and every plan of the package in the tree. A previous plan still
 // recorded as active (a restart that found a newer request) is recorded as superseded.
@@ -188,7 +176,7 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 	now := metav1.NewTime(at)
 	{
 		if s.ActivePlan != nil && s.ActivePlan.UID != ps.uid {
-			endPlan(s, s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
+			s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
 		}
 		start := now
 		if ps.resume && s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
@@ -197,7 +185,7 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 		s.ActivePlan = &v1alpha1.ActivePlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Schedule: ps.schedule, StartTime: start}
 		// Every plan of the package appears in the tree, as in KUDO's plan status.
 		for _, name := range pkg.PlanNames() {
-			if planStatus(s, name) == nil {
+			if s.Plan(name) == nil {
 				never := applier.NewPlanStatus(pkg.Plans[name], "", "", "", nil, now.Time)
 				never.Status, never.LastUpdated = v1alpha1.StatusNeverRun, nil
 				for i := range never.Phases {
@@ -206,13 +194,13 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 						never.Phases[i].Steps[j].Status = v1alpha1.StatusNeverRun
 					}
 				}
-				upsertPlan(s, never)
+				s.SetPlan(never)
 			}
 		}
 		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
 		markHandled(s, ps)
-		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
-		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+		s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+		s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
 	}
 }
@@ -230,16 +218,16 @@ func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
 
 // recordEnd writes how a plan ended: its tree, the last plan, the applied state (a git plan
 // that completed), the inventory and the conditions; the instance has no active plan after it.
-func (r *instanceController) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps planStart, tree v1alpha1.PlanStatus, run *applier.Run, planErr error) {
+func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps planStart, tree v1alpha1.PlanStatus, run *applier.Run, planErr error) {
 	now := metav1.NewTime(r.now())
 	err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
-		upsertPlan(s, tree)
+		s.SetPlan(tree)
 		start := now
 		if s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
 			start = s.ActivePlan.StartTime
 			s.ActivePlan = nil
 		}
-		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Message: stepMessage(tree), Trigger: ps.trigger, Revision: ps.revision, StartTime: &start, FinishTime: &now}
+		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Message: tree.Summary(), Trigger: ps.trigger, Revision: ps.revision, StartTime: &start, FinishTime: &now}
 		var super *errSuperseded
 		if errors.As(planErr, &super) {
 			s.LastPlan.SupersededBy = super.by
@@ -255,14 +243,14 @@ func (r *instanceController) recordEnd(ctx context.Context, inst *v1alpha1.Insta
 			if ps.trigger == v1alpha1.TriggerGit && ps.plan != manifests.PlanCleanup {
 				s.Applied = appliedState(inst, now)
 			}
-			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "PlanComplete", Message: fmt.Sprintf("plan %s COMPLETE", ps.plan), ObservedGeneration: inst.Generation})
+			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "PlanComplete", Message: fmt.Sprintf("plan %s COMPLETE", ps.plan), ObservedGeneration: inst.Generation})
 			apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
 		case errors.As(planErr, &super):
-			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanSuperseded", Message: truncate(tree.Message, 1000), ObservedGeneration: inst.Generation})
+			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanSuperseded", Message: tree.Message, ObservedGeneration: inst.Generation})
 		default:
-			msg := truncate(fmt.Sprintf("plan %s FATAL_ERROR: %s", ps.plan, tree.Message), 1000)
-			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
-			apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
+			msg := fmt.Sprintf("plan %s FATAL_ERROR: %s", ps.plan, tree.Message)
+			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
+			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
 		}
 	})
 	if err != nil {
@@ -281,7 +269,7 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 		params = nil
 	}
 	return &v1alpha1.AppliedState{
-		Revision: inst.Spec.Source.Revision, ShortRevision: short(inst.Spec.Source.Revision),
+		Revision: inst.Spec.Source.Revision, ShortRevision: v1alpha1.ShortRevision(inst.Spec.Source.Revision),
 		PackagePath: inst.Spec.Source.PackagePath, OperatorVersion: inst.Spec.Operator.Version,
 		AppVersion: inst.Spec.Operator.AppVersion, PackageDigest: inst.Spec.PackageDigest,
 		Parameters: params, Time: &now,
@@ -289,7 +277,7 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 }
 
 // prune deletes inventory objects no plan of the package renders any more.
-func (r *instanceController) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
+func (r *Controller) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
 	if inst.Spec.Suspend {
 		return nil
 	}
@@ -312,7 +300,7 @@ func (r *instanceController) prune(ctx context.Context, inst *v1alpha1.Instance,
 }
 
 // requeueAfter asks for another reconcile of the instance after d.
-func (r *instanceController) requeueAfter(ctx context.Context, inst *v1alpha1.Instance, d time.Duration) {
+func (r *Controller) requeueAfter(ctx context.Context, inst *v1alpha1.Instance, d time.Duration) {
 	obj := inst.DeepCopy()
 	go func() {
 		select {
@@ -323,98 +311,10 @@ func (r *instanceController) requeueAfter(ctx context.Context, inst *v1alpha1.In
 	}()
 }
 
-// --- status helpers ---
-
-// interrupted ends a plan's tree that a newer plan or an abort stopped: the plan, and each
-// phase and step that was still running, FATAL_ERROR with why; steps never reached stay PENDING.
-func interrupted(ps v1alpha1.PlanStatus, why string) v1alpha1.PlanStatus {
-	ps = *ps.DeepCopy()
-	ps.Status, ps.Message = v1alpha1.StatusFatalError, why
-	for i := range ps.Phases {
-		ph := &ps.Phases[i]
-		if ph.Status.IsRunning() && ph.Status != v1alpha1.StatusPending {
-			ph.Status, ph.Message = v1alpha1.StatusFatalError, why
-		}
-		for j := range ph.Steps {
-			st := &ph.Steps[j]
-			if st.Status.IsRunning() && st.Status != v1alpha1.StatusPending {
-				st.Status, st.Message = v1alpha1.StatusFatalError, why
-			}
-		}
-	}
-	return ps
-}
-
-func planStatus(s *v1alpha1.InstanceStatus, name string) *v1alpha1.PlanStatus {
-	for i := range s.Plans {
-		if s.Plans[i].Name == name {
-			return &s.Plans[i]
-		}
-	}
-	return nil
-}
-
-func upsertPlan(s *v1alpha1.InstanceStatus, ps v1alpha1.PlanStatus) {
-	for i := range s.Plans {
-		if s.Plans[i].Name == ps.Name {
-			s.Plans[i] = ps
-			return
-		}
-	}
-	s.Plans = append(s.Plans, ps)
-}
-
-// endPlan marks a recorded plan as ended (used when the daemon finds it ended elsewhere).
-func endPlan(s *v1alpha1.InstanceStatus, uid string, status v1alpha1.ExecutionStatus, msg string, now time.Time) {
-	t := metav1.NewTime(now)
-	for i := range s.Plans {
-		if s.Plans[i].UID == uid {
-			s.Plans[i].Status, s.Plans[i].Message, s.Plans[i].LastUpdated = status, msg, &t
-		}
-	}
-	if s.LastPlan != nil && s.LastPlan.UID == uid {
-		s.LastPlan.Status, s.LastPlan.Message, s.LastPlan.FinishTime = status, msg, &t
-	}
-	if s.ActivePlan != nil && s.ActivePlan.UID == uid {
-		s.ActivePlan = nil
-	}
-}
-
-// stepMessage is the plan's message, or else the message of the step that has one.
-func stepMessage(ps v1alpha1.PlanStatus) string {
-	if ps.Message != "" {
-		return ps.Message
-	}
-	for _, ph := range ps.Phases {
-		for _, st := range ph.Steps {
-			if st.Message != "" {
-				return st.Message
-			}
-		}
-	}
-	return ""
-}
-
-func countSteps(ps v1alpha1.PlanStatus) (complete, total int) {
-	for _, ph := range ps.Phases {
-		for _, st := range ph.Steps {
-			total++
-			if st.Status == v1alpha1.StatusComplete {
-				complete++
-			}
-		}
-	}
-	return complete, total
-}
-
 // failedAt names the step where a plan failed and why, for a commit status description.
 func failedAt(ps v1alpha1.PlanStatus, err error) string {
-	for _, ph := range ps.Phases {
-		for _, st := range ph.Steps {
-			if st.Status == v1alpha1.StatusFatalError {
-				return fmt.Sprintf("step %s: %s", st.Name, st.Message)
-			}
-		}
+	if st, ok := ps.FailedStep(); ok {
+		return fmt.Sprintf("step %s: %s", st.Name, st.Message)
 	}
 	return err.Error()
 }
