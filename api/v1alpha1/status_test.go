@@ -52,34 +52,22 @@ func TestEndPlan(t *testing.T) {
 	start := metav1.NewTime(at.Add(-time.Minute))
 	tests := []struct {
 		name       string
-		status     InstanceStatus
 		uid        string
 		wantActive bool
 		wantLast   ExecutionStatus
 		wantTree   ExecutionStatus
 	}{
-		{
-			name: "the active plan ends everywhere",
-			status: InstanceStatus{
-				ActivePlan: &ActivePlan{Name: "deploy", UID: "u1", StartTime: start},
-				LastPlan:   &PlanSummary{Name: "deploy", UID: "u1", Status: StatusInProgress, StartTime: &start},
-				Plans:      []PlanStatus{tree()},
-			},
-			uid: "u1", wantActive: false, wantLast: StatusFatalError, wantTree: StatusFatalError,
-		},
-		{
-			name: "another uid leaves the running plan alone",
-			status: InstanceStatus{
-				ActivePlan: &ActivePlan{Name: "deploy", UID: "u1", StartTime: start},
-				LastPlan:   &PlanSummary{Name: "deploy", UID: "u1", Status: StatusInProgress, StartTime: &start},
-				Plans:      []PlanStatus{tree()},
-			},
-			uid: "u0", wantActive: true, wantLast: StatusInProgress, wantTree: StatusInProgress,
-		},
+		{name: "the active plan ends everywhere", uid: "u1", wantActive: false, wantLast: StatusFatalError, wantTree: StatusFatalError},
+		{name: "another uid leaves the running plan alone", uid: "u0", wantActive: true, wantLast: StatusInProgress, wantTree: StatusInProgress},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := tt.status
+			// Plan u1 runs.
+			s := InstanceStatus{
+				ActivePlan: &ActivePlan{Name: "deploy", UID: "u1", StartTime: start},
+				LastPlan:   &PlanSummary{Name: "deploy", UID: "u1", Status: StatusInProgress, StartTime: &start},
+				Plans:      []PlanStatus{tree()},
+			}
 			s.EndPlan(tt.uid, StatusFatalError, "aborted by ops", at)
 			if (s.ActivePlan != nil) != tt.wantActive {
 				t.Errorf("active plan %+v, want active %v", s.ActivePlan, tt.wantActive)

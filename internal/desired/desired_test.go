@@ -22,22 +22,13 @@ const (
 	commitB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 )
 
+// operator is the smallest package with a plan that applies a template.
 const operator = `apiVersion: kudo.dev/v1beta1
 name: demo
 operatorVersion: 1.0.0
 kubernetesVersion: 1.20.0
-tasks:
-  - name: config
-    kind: Apply
-    spec:
-      resources: [config.yaml]
-plans:
-  deploy:
-    phases:
-      - name: main
-        steps:
-          - name: config
-            tasks: [config]
+tasks: [{name: config, kind: Apply, spec: {resources: [config.yaml]}}]
+plans: {deploy: {phases: [{name: main, steps: [{name: config, tasks: [config]}]}]}}
 `
 
 // snapshot is a repository with the demo package and one instance per name → VALUE.
