@@ -22,7 +22,8 @@ const defaultDriftInterval = 10 * time.Minute
 // reconcileDrift compares, every drift interval, an idle instance's objects with what its
 // completed plans applied (server-side dry-run) and re-applies what drifted — kudod's own fields
 // only, by server-side apply — or, with spec.driftCorrection false, only reports it (event,
-// metric, condition Drifted). No plan runs for drift (KUDO #217). It returns when to look again.
+// metric, condition Drifted). No plan runs for drift (KUDO #217; docs/design.md, Drift). It
+// returns when to look again.
 func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance) (time.Duration, error) {
 	if inst.Spec.Suspend || inst.Status.Applied == nil || len(inst.Status.Inventory) == 0 {
 		return 0, nil

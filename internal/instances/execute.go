@@ -174,35 +174,33 @@ func orEmptyPlan(p *manifests.Plan, name string) *manifests.Plan {
 // recorded as active (a restart that found a newer request) is recorded as superseded.
 func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manifests.Package, ps planStart, at time.Time) {
 	now := metav1.NewTime(at)
-	{
-		if s.ActivePlan != nil && s.ActivePlan.UID != ps.uid {
-			s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
-		}
-		start := now
-		if ps.resume && s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
-			start = s.ActivePlan.StartTime
-		}
-		s.ActivePlan = &v1alpha1.ActivePlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Schedule: ps.schedule, StartTime: start}
-		// Every plan of the package appears in the tree, as in KUDO's plan status.
-		for _, name := range pkg.PlanNames() {
-			if s.Plan(name) == nil {
-				never := applier.NewPlanStatus(pkg.Plans[name], "", "", "", nil, now.Time)
-				never.Status, never.LastUpdated = v1alpha1.StatusNeverRun, nil
-				for i := range never.Phases {
-					never.Phases[i].Status = v1alpha1.StatusNeverRun
-					for j := range never.Phases[i].Steps {
-						never.Phases[i].Steps[j].Status = v1alpha1.StatusNeverRun
-					}
-				}
-				s.SetPlan(never)
-			}
-		}
-		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
-		markHandled(s, ps)
-		s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
-		s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
-		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
+	if s.ActivePlan != nil && s.ActivePlan.UID != ps.uid {
+		s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errSuperseded{by: describeStart(ps)}).Error(), now.Time)
 	}
+	start := now
+	if ps.resume && s.ActivePlan != nil && s.ActivePlan.UID == ps.uid {
+		start = s.ActivePlan.StartTime
+	}
+	s.ActivePlan = &v1alpha1.ActivePlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Schedule: ps.schedule, StartTime: start}
+	// Every plan of the package appears in the tree, as in KUDO's plan status.
+	for _, name := range pkg.PlanNames() {
+		if s.Plan(name) == nil {
+			never := applier.NewPlanStatus(pkg.Plans[name], "", "", "", nil, now.Time)
+			never.Status, never.LastUpdated = v1alpha1.StatusNeverRun, nil
+			for i := range never.Phases {
+				never.Phases[i].Status = v1alpha1.StatusNeverRun
+				for j := range never.Phases[i].Steps {
+					never.Phases[i].Steps[j].Status = v1alpha1.StatusNeverRun
+				}
+			}
+			s.SetPlan(never)
+		}
+	}
+	s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
+	markHandled(s, ps)
+	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
+	apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
 }
 
 func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
@@ -276,7 +274,8 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 	}
 }
 
-// prune deletes inventory objects no plan of the package renders any more.
+// prune deletes inventory objects no plan of the package renders any more (docs/design.md,
+// Pruning).
 func (r *Controller) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
 	if inst.Spec.Suspend {
 		return nil
