@@ -1,7 +1,9 @@
-// Package daemon is the long-running kudod: per repository a poll loop (git snapshot →
-// packages and instances → plan diff → Instance objects), an Instance controller that runs the
-// plans with the applier, and commit statuses for what happened. It wires the other packages
-// together and adds no logic of their kind.
+// Package daemon wires the long-running kudod together: a controller-runtime manager with, per
+// repository, a poll loop (internal/poll) that plans each commit against the cluster
+// (internal/desired) and applies Instances; the Instance controller (internal/instances) that
+// runs their plans; the preview queue (internal/preview) fed after each poll; commit statuses
+// (internal/forge); the webhook receiver and `kudod reconcile` requests. It adds no logic of
+// their kind.
 package daemon
 
 import (
@@ -26,23 +28,32 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/deploy"
+	"github.com/kudod-dev/kudod/internal/desired"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/instances"
+	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/poll"
+	"github.com/kudod-dev/kudod/internal/preview"
+	"github.com/kudod-dev/kudod/internal/store"
 )
 
-// Options configure the daemon (SPEC §7 flags and configuration).
+// Options configure the daemon (docs/configuration.md: kudod.yaml and the flags of `kudod
+// run`).
 type Options struct {
 	// Config reaches the cluster.
 	Config *rest.Config
@@ -72,26 +83,65 @@ type Options struct {
 	Concurrent int
 	// AllowClusterScoped lets packages create cluster-scoped objects.
 	AllowClusterScoped bool
-	// Reporter posts commit statuses (nil: the log). A reporter with a Start method runs with
-	// the manager (forge.Reporter's queue).
-	Reporter StatusReporter
+	// Reporter posts commit statuses (nil: the log only). A reporter with a Start method runs
+	// with the manager, on every replica (forge.Reporter's queue).
+	Reporter forge.StatusReporter
 	// WebhookAddr serves POST /hooks/<repository> ("" or "0" disables).
 	WebhookAddr string
 	// WebhookSecretFiles maps repository names to their webhook secrets.
 	WebhookSecretFiles map[string]string
 	// Commenters post pull request preview comments, by repository name.
-	Commenters map[string]Commenter
+	Commenters map[string]preview.Commenter
 	// Logger logs everything (structured).
 	Logger logr.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
 }
 
+// Repository is one configured git repository the daemon follows.
+type Repository struct {
+	// Name is the repository's name in the configuration.
+	Name string
+	// Source reads the repository.
+	Source Source
+	// Interval between polls.
+	Interval time.Duration
+	// URL and Ref describe the source in `kudod status --sources` (no credentials).
+	URL, Ref string
+	// PreviewRefs are path.Match patterns of refs to preview (refs/pull/*/head).
+	PreviewRefs []string
+	// Path is the folder to scan.
+	Path string
+	// Prune cleans up instances removed from git (default true).
+	Prune bool
+	// AllowEmpty lets a commit remove every instance.
+	AllowEmpty bool
+	// DriftInterval is how often live objects are compared with what plans applied.
+	DriftInterval time.Duration
+}
+
+// Source is what the daemon reads of a git repository (sources.Source): polls, commits by SHA
+// for the package store, and refs for previews.
+type Source interface {
+	poll.Source
+	store.Snapshots
+	preview.Source
+}
+
+func (r Repository) planning() desired.Repository {
+	return desired.Repository{Name: r.Name, Prune: r.Prune, AllowEmpty: r.AllowEmpty}
+}
+
+func (r Repository) previews() preview.Repository {
+	return preview.Repository{Repository: r.planning(), Source: r.Source, Refs: r.PreviewRefs}
+}
+
 // Daemon is a configured kudod.
 type Daemon struct {
-	opts    Options
-	pollers map[string]*poller
-	store   *packageStore
+	opts  Options
+	store *store.Store
+	// pollers are made with the manager, by repository name.
+	pollers map[string]*poll.Poller
 }
 
 // Scheme returns the scheme of every type the daemon reads and writes.
@@ -119,25 +169,36 @@ func New(opts Options) (*Daemon, error) {
 	if opts.LeaderElectionNamespace == "" {
 		opts.LeaderElectionNamespace = "kudod-system"
 	}
+	// client-go's leader election defaults, set here so the manager always gets a value.
+	if opts.LeaseDuration <= 0 {
+		opts.LeaseDuration = 15 * time.Second
+	}
+	if opts.RenewDeadline <= 0 {
+		opts.RenewDeadline = 10 * time.Second
+	}
+	if opts.RetryPeriod <= 0 {
+		opts.RetryPeriod = 2 * time.Second
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Config == nil {
 		return nil, errors.New("no cluster configuration")
 	}
-	d := &Daemon{opts: opts, pollers: map[string]*poller{}, store: newPackageStore()}
+	d := &Daemon{opts: opts, store: store.New()}
+	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
-		if _, dup := d.pollers[repo.Name]; dup {
+		if seen[repo.Name] {
 			return nil, fmt.Errorf("repository %q is configured twice", repo.Name)
 		}
-		d.store.addSource(repo.Name, repo.Source, repo.Path)
-		d.pollers[repo.Name] = newPoller(repo, d.store, opts.LeaderElectionNamespace, opts.Logger.WithName("poller"))
+		seen[repo.Name] = true
+		d.store.AddRepository(repo.Name, repo.Source, repo.Path)
 	}
 	return d, nil
 }
 
 // Start installs the CRD (when asked) and the daemon's namespace, then runs the manager (the
-// pollers, the Instance controller) until ctx ends.
+// pollers, the Instance controller, previews) until ctx ends.
 func (d *Daemon) Start(ctx context.Context) error {
 	opts := d.opts
 	scheme, err := Scheme()
@@ -154,7 +215,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 	}
 	// The daemon's namespace holds the lease and the repositories' status, also out of cluster.
-	if err := ensureNamespace(ctx, direct, opts.LeaderElectionNamespace); err != nil {
+	if err := poll.EnsureNamespace(ctx, direct, opts.LeaderElectionNamespace); err != nil {
 		return fmt.Errorf("the daemon's namespace: %w", err)
 	}
 	mgr, err := d.manager(scheme)
@@ -167,7 +228,85 @@ func (d *Daemon) Start(ctx context.Context) error {
 // manager builds the controller-runtime manager and everything that runs in it.
 func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	opts := d.opts
-	sourceStatus, err := labels.Parse(LabelSourceStatus + "=true")
+	mgr, err := d.newManager(scheme)
+	if err != nil {
+		return nil, err
+	}
+	c := mgr.GetClient()
+	statusPoller := polling.NewStatusPoller(c, mgr.GetRESTMapper(), polling.Options{})
+	resources := ssa.NewResourceManager(c, statusPoller, ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
+	exec, err := applier.NewPodExecutor(opts.Config)
+	if err != nil {
+		return nil, err
+	}
+	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
+	recorder := mgr.GetEventRecorder("kudod")
+	m, err := metrics.New(crmetrics.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	reporter := opts.Reporter
+	if reporter == nil {
+		// A reporter without forges logs every status.
+		if reporter, err = forge.NewReporter(forge.ReporterOptions{Logger: opts.Logger.WithName("status")}); err != nil {
+			return nil, err
+		}
+	}
+	if r, ok := reporter.(manager.Runnable); ok {
+		if err := mgr.Add(nonLeader{r}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Previews run on their own worker with a separate engine: they never delay plans and
+	// never write (only reads and dryRun=All requests).
+	previews := preview.NewQueue(preview.QueueOptions{
+		Previewer: newPreviewer(client.NewDryRunClient(c), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview")),
+		Reporter:  reporter, Commenters: opts.Commenters, Log: opts.Logger.WithName("preview"),
+	})
+	if err := mgr.Add(manager.RunnableFunc(previews.Run)); err != nil {
+		return nil, err
+	}
+
+	planner := &desired.Planner{Client: c, Store: d.store, Log: opts.Logger.WithName("poller")}
+	d.pollers = map[string]*poll.Poller{}
+	driftIntervals := map[string]time.Duration{}
+	for _, repo := range opts.Repositories {
+		previewed := repo.previews()
+		d.pollers[repo.Name] = poll.New(
+			poll.Repository{Repository: repo.planning(), Source: repo.Source, Interval: repo.Interval, URL: repo.URL, Ref: repo.Ref},
+			poll.Options{
+				Client: c, Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
+				StatusNamespace: opts.LeaderElectionNamespace, Log: opts.Logger.WithName("poller"),
+				// Each poll queues the repository's new preview heads.
+				Polled: func(ctx context.Context) { previews.Discover(ctx, previewed) },
+			})
+		driftIntervals[repo.Name] = repo.DriftInterval
+	}
+	ic := instances.New(instances.Options{
+		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
+		Metrics: m, DriftIntervals: driftIntervals, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
+		Log: opts.Logger.WithName("instances"), Now: opts.Now,
+	})
+	if err := ic.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the instance controller: %w", err)
+	}
+	if err := mgr.Add(manager.RunnableFunc(d.runPollers)); err != nil {
+		return nil, err
+	}
+	if err := d.watchReconcileRequests(mgr); err != nil {
+		return nil, err
+	}
+	if err := d.serveWebhooks(mgr); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// newManager makes the manager: its cache holds only what the daemon reads.
+func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
+	opts := d.opts
+	sourceStatus, err := labels.Parse(v1alpha1.LabelSourceStatus + "=true")
 	if err != nil {
 		return nil, err
 	}
@@ -196,9 +335,9 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		LeaseDuration:                 durationOrNil(opts.LeaseDuration),
-		RenewDeadline:                 durationOrNil(opts.RenewDeadline),
-		RetryPeriod:                   durationOrNil(opts.RetryPeriod),
+		LeaseDuration:                 ptr.To(opts.LeaseDuration),
+		RenewDeadline:                 ptr.To(opts.RenewDeadline),
+		RetryPeriod:                   ptr.To(opts.RetryPeriod),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -209,59 +348,16 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
 	}
-	c := mgr.GetClient()
-	statusPoller := polling.NewStatusPoller(c, mgr.GetRESTMapper(), polling.Options{})
-	resources := ssa.NewResourceManager(c, statusPoller, ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
-	exec, err := applier.NewPodExecutor(opts.Config)
-	if err != nil {
-		return nil, err
-	}
-	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
-	recorder := mgr.GetEventRecorder("kudod")
-	m, err := newMetrics(metrics.Registry)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	reporter := opts.Reporter
-	if reporter == nil {
-		reporter = logReporter{log: opts.Logger.WithName("status")}
-	}
-	if r, ok := reporter.(manager.Runnable); ok {
-		if err := mgr.Add(nonLeader{r}); err != nil {
-			return nil, err
-		}
-	}
-	// Previews run on their own worker with a separate engine: they never delay plans and
-	// never write (only reads and dryRun=All requests).
-	dryRun := client.NewDryRunClient(c)
-	previewEngine := applier.NewEngine(dryRun, ssa.NewResourceManager(dryRun, statusPoller, ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group}), nil, applier.Options{AllowClusterScoped: opts.AllowClusterScoped})
-	previews := newPreviewQueue(&previewer{client: dryRun, engine: previewEngine, store: d.store, log: opts.Logger.WithName("preview")}, reporter, opts.Commenters, opts.Logger.WithName("preview"))
-	if err := mgr.Add(runnableFunc(previews.run)); err != nil {
-		return nil, err
-	}
-	driftIntervals := map[string]time.Duration{}
-	for _, p := range d.pollers {
-		p.attach(c, recorder, reporter, m)
-		p.previews = previews
-		driftIntervals[p.repo.Name] = p.repo.DriftInterval
-	}
-	ic := &instanceController{
-		client: c, reader: mgr.GetAPIReader(), engine: engine, store: d.store, recorder: recorder, reporter: reporter, metrics: m, driftIntervals: driftIntervals,
-		stepTimeout: opts.StepTimeout, log: opts.Logger.WithName("instances"), now: opts.Now,
-	}
-	if err := ic.setup(mgr, opts.Concurrent); err != nil {
-		return nil, fmt.Errorf("set up the instance controller: %w", err)
-	}
-	if err := mgr.Add(runnableFunc(d.runPollers)); err != nil {
-		return nil, err
-	}
-	if err := d.watchReconcileRequests(mgr); err != nil {
-		return nil, err
-	}
-	if err := d.serveWebhooks(mgr); err != nil {
-		return nil, err
-	}
 	return mgr, nil
+}
+
+// newPreviewer returns a previewer on a dry-run client: reads, and dryRun=All requests only.
+func newPreviewer(dryRun client.Client, s *store.Store, allowClusterScoped bool, log logr.Logger) *preview.Previewer {
+	resources := ssa.NewResourceManager(dryRun, polling.NewStatusPoller(dryRun, dryRun.RESTMapper(), polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
+	return &preview.Previewer{
+		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
+		Engine:  applier.NewEngine(dryRun, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+	}
 }
 
 // nonLeader runs a runnable on every replica, leader or not.
@@ -277,7 +373,7 @@ func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 		return nil
 	}
 	elected := mgr.Elected()
-	poll := func(repository string) {
+	onDelivery := func(repository string) {
 		select {
 		case <-elected:
 			d.Wake(repository)
@@ -286,8 +382,8 @@ func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 		}
 	}
 	hook, err := forge.NewWebhook(forge.WebhookOptions{
-		SecretFiles: d.opts.WebhookSecretFiles, OnPush: poll, OnPullRequest: poll,
-		Registerer: metrics.Registry, Logger: d.opts.Logger.WithName("webhook"),
+		SecretFiles: d.opts.WebhookSecretFiles, OnPush: onDelivery, OnPullRequest: onDelivery,
+		Registerer: crmetrics.Registry, Logger: d.opts.Logger.WithName("webhook"),
 	})
 	if err != nil {
 		return err
@@ -295,7 +391,7 @@ func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 	mux := http.NewServeMux()
 	mux.Handle(forge.WebhookPathPrefix, hook)
 	server := &http.Server{Addr: d.opts.WebhookAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return mgr.Add(nonLeader{runnableFunc(func(ctx context.Context) error {
+	return mgr.Add(nonLeader{manager.RunnableFunc(func(ctx context.Context) error {
 		l, err := net.Listen("tcp", d.opts.WebhookAddr)
 		if err != nil {
 			return fmt.Errorf("webhook receiver: %w", err)
@@ -318,14 +414,15 @@ func (d *Daemon) requestPoll(c client.Client, repository string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cm := &corev1.ConfigMap{}
-	cm.Namespace, cm.Name = d.opts.LeaderElectionNamespace, SourceStatusName(repository)
-	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationReconcileRequest, time.Now().UTC().Format(time.RFC3339Nano)))
+	cm.Namespace, cm.Name = d.opts.LeaderElectionNamespace, v1alpha1.SourceStatusName(repository)
+	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationReconcileRequest, time.Now().UTC().Format(time.RFC3339Nano)))
 	if err := c.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		d.opts.Logger.Error(err, "passing a webhook delivery on to the leader", "repository", repository)
 	}
 }
 
-// Wake asks a repository's poller to poll now; false if there is no such repository.
+// Wake asks a repository's poller to poll now; false if there is no such repository or the
+// daemon has not started.
 func (d *Daemon) Wake(repository string) bool {
 	p, ok := d.pollers[repository]
 	if ok {
@@ -338,7 +435,7 @@ func (d *Daemon) runPollers(ctx context.Context) error {
 	done := make(chan struct{})
 	for _, p := range d.pollers {
 		go func() {
-			p.run(ctx)
+			p.Run(ctx)
 			done <- struct{}{}
 		}()
 	}
@@ -346,6 +443,37 @@ func (d *Daemon) runPollers(ctx context.Context) error {
 		<-done
 	}
 	return nil
+}
+
+// watchReconcileRequests wakes a repository's poller when `kudod reconcile` annotates its
+// status ConfigMap.
+func (d *Daemon) watchReconcileRequests(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("reconcile-requests").
+		For(&corev1.ConfigMap{}).
+		WithOptions(controller.Options{SkipNameValidation: ptr.To(true)}).
+		Complete(reconcile.Func(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+			cm := &corev1.ConfigMap{}
+			if err := mgr.GetClient().Get(ctx, req.NamespacedName, cm); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			if p, ok := d.pollers[cm.Data["repository"]]; ok {
+				p.WakeFor(cm.Annotations[v1alpha1.AnnotationReconcileRequest])
+			}
+			return ctrl.Result{}, nil
+		}))
+}
+
+// repositorySelector selects the Instances of the named repositories.
+func repositorySelector(names []string) (labels.Selector, error) {
+	if len(names) == 0 {
+		return labels.Nothing(), nil
+	}
+	req, err := labels.NewRequirement(v1alpha1.LabelRepository, selection.In, names)
+	if err != nil {
+		return nil, fmt.Errorf("repository names: %w", err)
+	}
+	return labels.NewSelector().Add(*req), nil
 }
 
 // InstallCRD server-side applies kudod's Instance CRD and waits until it is established.
@@ -382,50 +510,3 @@ func InstallCRD(ctx context.Context, c client.Client) error {
 
 // SlogFor bridges the daemon's logr logger to the slog loggers of other packages.
 func SlogFor(log logr.Logger) *slog.Logger { return slog.New(logr.ToSlogHandler(log)) }
-
-// watchReconcileRequests wakes a repository's poller when `kudod reconcile` annotates its
-// status ConfigMap.
-func (d *Daemon) watchReconcileRequests(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("reconcile-requests").
-		For(&corev1.ConfigMap{}).
-		WithOptions(controller.Options{SkipNameValidation: ptrTo(true)}).
-		Complete(reconcileFunc(func(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-			cm := &corev1.ConfigMap{}
-			if err := mgr.GetClient().Get(ctx, req.NamespacedName, cm); err != nil {
-				return ctrl.Result{}, client.IgnoreNotFound(err)
-			}
-			if p, ok := d.pollers[cm.Data["repository"]]; ok {
-				p.wakeFor(cm.Annotations[AnnotationReconcileRequest])
-			}
-			return ctrl.Result{}, nil
-		}))
-}
-
-// reconcileFunc adapts a function to reconcile.Reconciler.
-type reconcileFunc func(context.Context, ctrl.Request) (ctrl.Result, error)
-
-func (f reconcileFunc) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	return f(ctx, req)
-}
-
-func ptrTo[T any](v T) *T { return &v }
-
-// repositorySelector selects the Instances of the named repositories.
-func repositorySelector(names []string) (labels.Selector, error) {
-	if len(names) == 0 {
-		return labels.Nothing(), nil
-	}
-	req, err := labels.NewRequirement(v1alpha1.LabelRepository, selection.In, names)
-	if err != nil {
-		return nil, fmt.Errorf("repository names: %w", err)
-	}
-	return labels.NewSelector().Add(*req), nil
-}
-
-func durationOrNil(d time.Duration) *time.Duration {
-	if d <= 0 {
-		return nil
-	}
-	return &d
-}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
@@ -114,7 +115,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "success status on the first commit", func() (bool, string) {
 		s, ok := statuses.last(a, "kudod/"+ns+"/a")
-		return ok && s.State == StateSuccess && strings.Contains(s.Description, "deploy plan COMPLETE (2/2 steps"), s.Description
+		return ok && s.State == forge.StateSuccess && strings.Contains(s.Description, "deploy plan COMPLETE (2/2 steps"), s.Description
 	})
 	if n := len(bInst.Status.Inventory); n != 2 {
 		t.Errorf("b's inventory has %d entries", n)
@@ -138,7 +139,7 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	planDone(t, c, ns, "a", "deploy", v1alpha1.StatusComplete, cc)
 	eventually(t, 10*time.Second, "failure status for the broken file", func() (bool, string) {
 		s, ok := statuses.last(cc, "kudod/"+ns+"/b")
-		return ok && s.State == StateFailure && strings.Contains(s.Description, "cannot be read"), s.Description
+		return ok && s.State == forge.StateFailure && strings.Contains(s.Description, "cannot be read"), s.Description
 	})
 	if getInstance(t, c, ns, "b") == nil {
 		t.Fatal("a broken file removed its instance")
@@ -160,14 +161,14 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "cleanup status on the removing commit", func() (bool, string) {
 		s, ok := statuses.last(dc, "kudod/"+ns+"/a")
-		return ok && s.State == StateSuccess, s.Description
+		return ok && s.State == forge.StateSuccess, s.Description
 	})
 
 	// A commit that removes every instance is held.
 	ec := repo.Commit("empty", map[string]string{fmt.Sprintf("instances/%s/b.yaml", ns): "", "README.md": "nothing here\n"})
 	eventually(t, 10*time.Second, "the empty commit to be held", func() (bool, string) {
 		s, ok := statuses.last(ec, "kudod")
-		return ok && s.State == StateFailure && strings.Contains(s.Description, "removes every instance"), s.Description
+		return ok && s.State == forge.StateFailure && strings.Contains(s.Description, "removes every instance"), s.Description
 	})
 	if getInstance(t, c, ns, "b") == nil {
 		t.Fatal("the held commit removed b")
@@ -203,6 +204,6 @@ func TestNewerCommitSupersedesAWaitingPlan(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "an error status saying superseded", func() (bool, string) {
 		s, ok := statuses.last(hold, "kudod/"+ns+"/z")
-		return ok && s.State == StateError && s.Description == "superseded by "+next[:7], string(s.State) + " " + s.Description
+		return ok && s.State == forge.StateError && s.Description == "superseded by "+next[:7], string(s.State) + " " + s.Description
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/sources"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
@@ -17,17 +18,17 @@ import (
 // statusLog collects commit statuses.
 type statusLog struct {
 	mu       sync.Mutex
-	statuses []CommitStatus
+	statuses []forge.Status
 }
 
-func (l *statusLog) Report(s CommitStatus) {
+func (l *statusLog) Report(s forge.Status) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.statuses = append(l.statuses, s)
 }
 
 // last returns the last status of a context on a commit.
-func (l *statusLog) last(sha, context string) (CommitStatus, bool) {
+func (l *statusLog) last(sha, context string) (forge.Status, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i := len(l.statuses) - 1; i >= 0; i-- {
@@ -35,7 +36,7 @@ func (l *statusLog) last(sha, context string) (CommitStatus, bool) {
 			return s, true
 		}
 	}
-	return CommitStatus{}, false
+	return forge.Status{}, false
 }
 
 // startStoppableDaemon runs a daemon and returns a function that stops it (also at the end).

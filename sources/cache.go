@@ -116,7 +116,7 @@ func checkCache(st *filesystem.Storage) error {
 		return fmt.Errorf("reading HEAD: %w", err)
 	}
 	if line := strings.TrimSpace(string(head)); !strings.HasPrefix(line, "ref: refs/") && !commitSHA.MatchString(line) {
-		return fmt.Errorf("HEAD holds %q", truncate(line, 60))
+		return fmt.Errorf("HEAD holds %.60q", line) // the first 60 characters, quoted
 	}
 	if _, err := st.Config(); err != nil {
 		return fmt.Errorf("reading config: %w", err)
@@ -133,11 +133,4 @@ func checkCache(st *filesystem.Storage) error {
 		return fmt.Errorf("reading pack indexes: %w", err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -16,15 +16,13 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-
-	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // tokenSource reads the API token when a request is sent, so that a rotated token file or a
 // changed environment takes effect without a restart.
 type tokenSource func() (string, error)
 
-func newTokenSource(s config.Status) (tokenSource, error) {
+func newTokenSource(s Repository) (tokenSource, error) {
 	switch {
 	case s.TokenFile != "" && s.TokenEnv != "":
 		return nil, errors.New("status provider: set tokenFile or tokenEnv, not both")

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // reply is one scripted answer of a test forge.
@@ -235,7 +233,7 @@ func TestTokenIsReadAtEachCall(t *testing.T) {
 
 	// From the environment too.
 	t.Setenv("KUDOD_TEST_FORGE_TOKEN", "env-token")
-	p, _ = testProvider(t, config.Status{Provider: config.ProviderGitea, URL: srv.URL, TokenEnv: "KUDOD_TEST_FORGE_TOKEN", Owner: "o", Repo: "r"})
+	p, _ = testProvider(t, Repository{Kind: Gitea, URL: srv.URL, TokenEnv: "KUDOD_TEST_FORGE_TOKEN", Owner: "o", Repo: "r"})
 	if err := p.SetStatus(ctxT(t), status()); err != nil {
 		t.Fatal(err)
 	}
@@ -265,15 +263,15 @@ func TestTokenNeverInErrors(t *testing.T) {
 
 func TestNewProviderRefusesIncompleteSettings(t *testing.T) {
 	tok := tokenFile(t, token)
-	for _, s := range []config.Status{
-		{Provider: "bitbucket", URL: "https://x", TokenFile: tok, Owner: "o", Repo: "r"},
-		{Provider: config.ProviderGitHub, URL: "https://github.com", TokenFile: tok, Owner: "o"},
-		{Provider: config.ProviderGitea, URL: "https://git.example.com", TokenFile: tok, Repo: "r"},
-		{Provider: config.ProviderGitLab, URL: "https://gitlab.com", TokenFile: tok},
-		{Provider: config.ProviderGitLab, URL: "https://gitlab.com", Project: "a/b"},
-		{Provider: config.ProviderGitLab, URL: "https://gitlab.com", Project: "a/b", TokenFile: tok, TokenEnv: "X"},
-		{Provider: config.ProviderGitea, URL: "ftp://git.example.com", TokenFile: tok, Owner: "o", Repo: "r"},
-		{Provider: config.ProviderGitea, URL: "https://user:pw@git.example.com", TokenFile: tok, Owner: "o", Repo: "r"},
+	for _, s := range []Repository{
+		{Kind: "bitbucket", URL: "https://x", TokenFile: tok, Owner: "o", Repo: "r"},
+		{Kind: GitHub, URL: "https://github.com", TokenFile: tok, Owner: "o"},
+		{Kind: Gitea, URL: "https://git.example.com", TokenFile: tok, Repo: "r"},
+		{Kind: GitLab, URL: "https://gitlab.com", TokenFile: tok},
+		{Kind: GitLab, URL: "https://gitlab.com", Project: "a/b"},
+		{Kind: GitLab, URL: "https://gitlab.com", Project: "a/b", TokenFile: tok, TokenEnv: "X"},
+		{Kind: Gitea, URL: "ftp://git.example.com", TokenFile: tok, Owner: "o", Repo: "r"},
+		{Kind: Gitea, URL: "https://user:pw@git.example.com", TokenFile: tok, Owner: "o", Repo: "r"},
 	} {
 		if _, err := NewProvider(s, Options{}); err == nil {
 			t.Errorf("NewProvider(%+v) succeeded, want an error", s)

@@ -8,7 +8,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/internal/forge"
 )
 
@@ -17,23 +16,15 @@ func Example() {
 	ctx := context.Background()
 	log := logr.Discard()
 	registry := prometheus.NewRegistry() // the daemon: controller-runtime's metrics.Registry
-	cfg := &config.Config{}              // config.Load("kudod.yaml")
 	wake := func(repository string) {}   // the daemon's Wake: poll now
 
-	providers := map[string]forge.Provider{}
-	secrets := map[string]string{}
-	for _, repo := range cfg.Repositories {
-		if repo.Status.Provider != "" {
-			p, err := forge.NewProvider(repo.Status, forge.Options{})
-			if err != nil {
-				panic(err)
-			}
-			providers[repo.Name] = p
-		}
-		if repo.Webhook.SecretFile != "" {
-			secrets[repo.Name] = repo.Webhook.SecretFile
-		}
+	// kudod run reads these from kudod.yaml: repositories[].status and .webhook.
+	p, err := forge.NewProvider(forge.Repository{Kind: forge.Gitea, URL: "https://git.example.com", TokenFile: "/etc/kudod/gitea-token", Owner: "ops", Repo: "platform"}, forge.Options{})
+	if err != nil {
+		panic(err)
 	}
+	providers := map[string]forge.Provider{"platform": p}
+	secrets := map[string]string{"platform": "/etc/kudod/webhook-secret"}
 	reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: registry, Logger: log})
 	if err != nil {
 		panic(err)

@@ -1,9 +1,8 @@
-// Package forge talks to the git hosts kudod's repositories live on (SPEC §4, §6, §7): it posts
-// commit statuses and pull-request comments to Gitea, GitHub and GitLab, and receives their
-// webhooks.
+// Package forge talks to the git hosts kudod's repositories live on (docs/design.md, Statuses
+// and Previews; docs/configuration.md, repositories[]): it posts commit statuses and
+// pull-request comments to Gitea, GitHub and GitLab, and receives their webhooks.
 //
-//   - A Provider is one repository on one forge: NewProvider builds it from the repository's
-//     status settings. Every call reads the API token afresh (so rotating the file works),
+//   - A Provider is one repository on one forge: NewProvider builds it from a Repository. Every call reads the API token afresh (so rotating the file works),
 //     retries network errors and 5xx answers with jittered exponential backoff, and waits out
 //     429s, Retry-After and GitHub's and GitLab's rate-limit headers, within a bound.
 //   - A Reporter is the daemon's one asynchronous status queue: Report never blocks, a full
@@ -20,11 +19,9 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/kudod-dev/kudod/internal/config"
 )
 
-// State is the state of a commit status (SPEC §4).
+// State is the state of a commit status (docs/design.md, Statuses).
 type State string
 
 // Commit status states.
@@ -40,8 +37,27 @@ const (
 )
 
 // MaxDescriptionLength is the most characters (runes) of a status description kudod sends:
-// forges cap descriptions at 140 characters.
+// forges cap descriptions at 140 characters. The forge cuts longer descriptions itself
+// (Reporter.Report, Provider.SetStatus): callers pass whole sentences.
 const MaxDescriptionLength = 139
+
+// Commit status contexts: one per instance, one for a commit that was held as a whole, one for
+// the preview of a pull request's head.
+const (
+	ContextRepository = "kudod"
+	ContextPreview    = "kudod/preview"
+)
+
+// InstanceContext is the commit status context of an instance: kudod/<namespace>/<name>.
+func InstanceContext(namespace, name string) string {
+	return ContextRepository + "/" + namespace + "/" + name
+}
+
+// StatusReporter takes commit statuses; Report must not block (a plan is running). Reporter
+// is the one kudod runs; tests collect statuses with their own.
+type StatusReporter interface {
+	Report(s Status)
+}
 
 // Status is one commit status of one of kudod's repositories.
 type Status struct {
@@ -49,7 +65,7 @@ type Status struct {
 	Repository string
 	// SHA is the commit's full SHA.
 	SHA string
-	// Context tells statuses of a commit apart: kudod/<namespace>/<instance>, kudod/preview.
+	// Context tells statuses of a commit apart: InstanceContext, ContextPreview, ContextRepository.
 	Context string
 	State   State
 	// Description is cut to MaxDescriptionLength characters, ending with "…", when longer.
@@ -80,6 +96,37 @@ type Provider interface {
 	MaxCommentLength() int
 }
 
+// Kind is a forge's API.
+type Kind string
+
+// The forges kudod talks to.
+const (
+	// Gitea is Gitea's API v1 (also Forgejo's).
+	Gitea Kind = "gitea"
+	// GitHub is GitHub's REST API, on github.com or a GitHub Enterprise Server.
+	GitHub Kind = "github"
+	// GitLab is GitLab's REST API v4.
+	GitLab Kind = "gitlab"
+)
+
+// Repository is one repository on a forge, and the API token kudod uses there.
+type Repository struct {
+	// Kind is the forge's API.
+	Kind Kind
+	// URL is the forge's web address (https://github.com, https://gitlab.example.com/gitlab,
+	// https://git.example.com) or its API base (https://ghe.example.com/api/v3, .../api/v4,
+	// .../api/v1).
+	URL string
+	// TokenFile or TokenEnv (an environment variable's name) holds the API token; exactly one
+	// is set. It is read for every request, so a rotated token takes effect at once.
+	TokenFile string
+	TokenEnv  string
+	// Owner and Repo name the repository on Gitea and GitHub; Project (group/name) on GitLab.
+	Owner   string
+	Repo    string
+	Project string
+}
+
 // Options tunes the providers NewProvider makes.
 type Options struct {
 	// HTTPClient sends the requests; by default a client with a 30s timeout per request.
@@ -91,12 +138,8 @@ type Options struct {
 // Per-request timeout of the default HTTP client.
 const defaultRequestTimeout = 30 * time.Second
 
-// NewProvider returns the provider a repository's status settings describe. The settings come
-// from config, which fills in the URL, the owner and repository (or GitLab project) from the
-// repository's clone URL. The URL may be the forge's web address (https://github.com,
-// https://gitlab.example.com/gitlab, https://git.example.com) or its API base
-// (https://ghe.example.com/api/v3, .../api/v4, .../api/v1).
-func NewProvider(s config.Status, opts Options) (Provider, error) {
+// NewProvider returns the provider of a repository on a forge.
+func NewProvider(s Repository, opts Options) (Provider, error) {
 	token, err := newTokenSource(s)
 	if err != nil {
 		return nil, err
@@ -107,24 +150,24 @@ func NewProvider(s config.Status, opts Options) (Provider, error) {
 	if opts.UserAgent == "" {
 		opts.UserAgent = "kudod"
 	}
-	switch s.Provider {
-	case config.ProviderGitea:
+	switch s.Kind {
+	case Gitea:
 		if s.Owner == "" || s.Repo == "" {
 			return nil, fmt.Errorf("gitea status provider: owner and repo are required")
 		}
 		return newGitea(s, token, opts)
-	case config.ProviderGitHub:
+	case GitHub:
 		if s.Owner == "" || s.Repo == "" {
 			return nil, fmt.Errorf("github status provider: owner and repo are required")
 		}
 		return newGitHub(s, token, opts)
-	case config.ProviderGitLab:
+	case GitLab:
 		if s.Project == "" {
 			return nil, fmt.Errorf("gitlab status provider: project is required")
 		}
 		return newGitLab(s, token, opts)
 	default:
-		return nil, fmt.Errorf("unknown status provider %q (use gitea, github or gitlab)", s.Provider)
+		return nil, fmt.Errorf("unknown status provider %q (use gitea, github or gitlab)", s.Kind)
 	}
 }
 

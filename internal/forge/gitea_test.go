@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 
-	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/test/testenv"
 )
 
@@ -36,8 +35,8 @@ func tree(t *testing.T, files map[string]string) string {
 func giteaProvider(t *testing.T, g *testenv.GiteaServer, repo *testenv.GiteaRepo) Provider {
 	t.Helper()
 	tok := g.CreateToken(t, "forge", "write:repository", "write:issue")
-	p, err := NewProvider(config.Status{
-		Provider: config.ProviderGitea, URL: g.URL, TokenFile: tokenFile(t, tok), Owner: repo.Owner, Repo: repo.Name,
+	p, err := NewProvider(Repository{
+		Kind: Gitea, URL: g.URL, TokenFile: tokenFile(t, tok), Owner: repo.Owner, Repo: repo.Name,
 	}, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/kudod-dev/kudod/internal/config"
 )
 
 const (
@@ -97,7 +95,7 @@ func tokenFile(t *testing.T, value string) string {
 }
 
 // testProvider builds a provider of the given kind against url with a fake clock.
-func testProvider(t *testing.T, s config.Status) (Provider, *fakeClock) {
+func testProvider(t *testing.T, s Repository) (Provider, *fakeClock) {
 	t.Helper()
 	p, err := NewProvider(s, Options{})
 	if err != nil {
@@ -115,12 +113,12 @@ func testProvider(t *testing.T, s config.Status) (Provider, *fakeClock) {
 	return p, clock
 }
 
-func githubStatus(url, tokenPath string) config.Status {
-	return config.Status{Provider: config.ProviderGitHub, URL: url, TokenFile: tokenPath, Owner: "ops", Repo: "platform"}
+func githubStatus(url, tokenPath string) Repository {
+	return Repository{Kind: GitHub, URL: url, TokenFile: tokenPath, Owner: "ops", Repo: "platform"}
 }
 
-func gitlabStatus(url, tokenPath string) config.Status {
-	return config.Status{Provider: config.ProviderGitLab, URL: url, TokenFile: tokenPath, Project: "infra/team/platform"}
+func gitlabStatus(url, tokenPath string) Repository {
+	return Repository{Kind: GitLab, URL: url, TokenFile: tokenPath, Project: "infra/team/platform"}
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/kudod-dev/kudod/internal/config"
 )
 
 // apiBase returns the forge's API base URL: rawURL when it already ends in apiPath, else
@@ -58,7 +56,7 @@ type gitea struct {
 	name string
 }
 
-func newGitea(s config.Status, token tokenSource, opts Options) (*gitea, error) {
+func newGitea(s Repository, token tokenSource, opts Options) (*gitea, error) {
 	c, err := newAPIClient(apiBase(s.URL, "/api/v1"), token, opts,
 		func(h http.Header, t string) { h.Set("Authorization", "token "+t) }, nil)
 	if err != nil {
@@ -110,7 +108,7 @@ type gitHub struct {
 // gitHubAPIVersion is the REST API version kudod is written against.
 const gitHubAPIVersion = "2022-11-28"
 
-func newGitHub(s config.Status, token tokenSource, opts Options) (*gitHub, error) {
+func newGitHub(s Repository, token tokenSource, opts Options) (*gitHub, error) {
 	headers := http.Header{}
 	headers.Set("Accept", "application/vnd.github+json")
 	headers.Set("X-GitHub-Api-Version", gitHubAPIVersion)
@@ -165,7 +163,7 @@ type gitLab struct {
 	name    string
 }
 
-func newGitLab(s config.Status, token tokenSource, opts Options) (*gitLab, error) {
+func newGitLab(s Repository, token tokenSource, opts Options) (*gitLab, error) {
 	c, err := newAPIClient(apiBase(s.URL, "/api/v4"), token, opts,
 		func(h http.Header, t string) { h.Set("PRIVATE-TOKEN", t) }, nil)
 	if err != nil {

@@ -22,7 +22,8 @@ const (
 // ReporterOptions configures a Reporter.
 type ReporterOptions struct {
 	// Providers maps repository names to their forges. Statuses of other repositories are only
-	// logged (SPEC §4: no provider, statuses only in the cluster and the logs).
+	// logged (docs/design.md, Statuses: without a provider, statuses are in the cluster and the
+	// logs only).
 	Providers map[string]Provider
 	// QueueSize bounds the statuses waiting to be posted, all repositories together; a full
 	// queue drops its oldest status. DefaultQueueSize when zero.

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
-	"github.com/kudod-dev/kudod/daemon"
 )
 
 // currentUser names who asked, for messages such as "aborted by alice".
@@ -116,7 +115,7 @@ func newReconcileCommand(s streams) *cobra.Command {
 				return exitCode(2, err)
 			}
 			cm := &corev1.ConfigMap{}
-			key := types.NamespacedName{Namespace: daemonNamespace, Name: daemon.SourceStatusName(args[0])}
+			key := types.NamespacedName{Namespace: daemonNamespace, Name: v1alpha1.SourceStatusName(args[0])}
 			if err := c.Get(cmd.Context(), key, cm); err != nil {
 				if apierrors.IsNotFound(err) {
 					return exitCode(2, fmt.Errorf("no repository %q: the daemon has not recorded it in namespace %s", args[0], daemonNamespace))
@@ -124,7 +123,7 @@ func newReconcileCommand(s streams) *cobra.Command {
 				return exitCode(2, err)
 			}
 			now := time.Now().UTC().Format(time.RFC3339Nano)
-			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{daemon.AnnotationReconcileRequest: now}}})
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{v1alpha1.AnnotationReconcileRequest: now}}})
 			if err := c.Patch(cmd.Context(), cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
 				return exitCode(2, err)
 			}

@@ -19,10 +19,11 @@ import (
 	"github.com/kudod-dev/kudod/daemon"
 	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/sources"
 )
 
-// runOptions are `kudod run`'s flags (defaults in docs/configuration.md).
+// runOptions are `kudod run`'s flags (docs/configuration.md, Flags of `kudod run`).
 type runOptions struct {
 	configFile      string
 	metricsAddr     string
@@ -80,10 +81,10 @@ func newRunCommand(s streams) *cobra.Command {
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
 			}
 			providers := map[string]forge.Provider{}
-			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]daemon.Commenter{}
+			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]preview.Commenter{}
 			for _, r := range cfg.Repositories {
 				if r.Status.Provider != "" {
-					p, err := forge.NewProvider(r.Status, forge.Options{})
+					p, err := forge.NewProvider(forgeRepository(r.Status), forge.Options{})
 					if err != nil {
 						return exitCode(2, fmt.Errorf("repository %s: %w", r.Name, err))
 					}
@@ -137,6 +138,14 @@ func newRunCommand(s streams) *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	return cmd
+}
+
+// forgeRepository is the forge repository of a repository's status settings.
+func forgeRepository(s config.Status) forge.Repository {
+	return forge.Repository{
+		Kind: forge.Kind(s.Provider), URL: s.URL, TokenFile: s.TokenFile, TokenEnv: s.TokenEnv,
+		Owner: s.Owner, Repo: s.Repo, Project: s.Project,
+	}
 }
 
 // clusterConfig reads the cluster connection: the configured kubeconfig, else in-cluster,

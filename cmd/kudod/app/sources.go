@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/kudod-dev/kudod/daemon"
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
 
 // defaultDaemonNamespace is where the daemon keeps its lease and the repositories' status
@@ -21,12 +21,12 @@ const defaultDaemonNamespace = "kudod-system"
 
 func printSources(ctx context.Context, s streams, c client.Client, daemonNamespace, output string) error {
 	var list corev1.ConfigMapList
-	if err := c.List(ctx, &list, client.InNamespace(daemonNamespace), client.MatchingLabels{daemon.LabelSourceStatus: "true"}); err != nil {
+	if err := c.List(ctx, &list, client.InNamespace(daemonNamespace), client.MatchingLabels{v1alpha1.LabelSourceStatus: "true"}); err != nil {
 		return fmt.Errorf("list repository status in %s: %w", daemonNamespace, err)
 	}
-	var out []daemon.SourceStatus
+	var out []v1alpha1.SourceStatus
 	for i := range list.Items {
-		out = append(out, daemon.ParseSourceStatus(&list.Items[i]))
+		out = append(out, v1alpha1.ParseSourceStatus(&list.Items[i]))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Repository < out[j].Repository })
 	switch output {
@@ -66,9 +66,9 @@ func printSources(ctx context.Context, s streams, c client.Client, daemonNamespa
 	return tw.Flush()
 }
 
-func nonNil(s []daemon.SourceStatus) []daemon.SourceStatus {
+func nonNil(s []v1alpha1.SourceStatus) []v1alpha1.SourceStatus {
 	if s == nil {
-		return []daemon.SourceStatus{}
+		return []v1alpha1.SourceStatus{}
 	}
 	return s
 }

@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -15,14 +15,16 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
 
-// defaultDriftInterval applies when neither the repository nor the instance sets one (SPEC §7).
+// defaultDriftInterval applies when neither the repository nor the instance sets one
+// (docs/configuration.md, repositories[]).
 const defaultDriftInterval = 10 * time.Minute
 
 // reconcileDrift compares, every drift interval, an idle instance's objects with what its
 // completed plans applied (server-side dry-run) and re-applies what drifted — kudod's own fields
 // only, by server-side apply — or, with spec.driftCorrection false, only reports it (event,
-// metric, condition Drifted). No plan runs for drift (KUDO #217). It returns when to look again.
-func (r *instanceController) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance) (time.Duration, error) {
+// metric, condition Drifted). No plan runs for drift (KUDO #217; docs/design.md, Drift). It
+// returns when to look again.
+func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance) (time.Duration, error) {
 	if inst.Spec.Suspend || inst.Status.Applied == nil || len(inst.Status.Inventory) == 0 {
 		return 0, nil
 	}
@@ -53,11 +55,11 @@ func (r *instanceController) reconcileDrift(ctx context.Context, inst *v1alpha1.
 	r.driftChecked[key] = now
 	r.mu.Unlock()
 
-	pkg, err := r.store.packageAt(ctx, inst.Spec.Source.Repository, inst.Spec.Source.Revision, inst.Spec.Source.PackagePath, inst.Spec.PackageDigest)
+	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
-	desired, err := r.engine.Desired(ctx, inst, pkg, inst.Spec.Parameters, r.store.finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
+	desired, err := r.engine.Desired(ctx, inst, pkg, inst.Spec.Parameters, r.store.Finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
@@ -69,7 +71,7 @@ func (r *instanceController) reconcileDrift(ctx context.Context, inst *v1alpha1.
 	if len(drifted) == 0 {
 		if c := apimeta.FindStatusCondition(inst.Status.Conditions, v1alpha1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
 			return interval, r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
-				apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionDrifted, Status: metav1.ConditionFalse, Reason: "NoDrift", Message: "live objects match what the plans applied", ObservedGeneration: inst.Generation})
+				s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionDrifted, Status: metav1.ConditionFalse, Reason: "NoDrift", Message: "live objects match what the plans applied", ObservedGeneration: inst.Generation})
 			})
 		}
 		return interval, nil
@@ -92,13 +94,13 @@ func (r *instanceController) reconcileDrift(ctx context.Context, inst *v1alpha1.
 	} else {
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "DriftDetected", "CorrectDrift", "drifted (driftCorrection is false, left as it is): %s", list)
 	}
-	r.metrics.drift.WithLabelValues(inst.Namespace, inst.Name, mode).Add(float64(len(drifted)))
+	r.metrics.Drifted(inst.Namespace, inst.Name, mode, len(drifted))
 	r.log.Info("drift", "instance", key.String(), "mode", mode, "objects", list)
 	status, reason := metav1.ConditionTrue, "Drifted"
 	if correct {
 		status, reason = metav1.ConditionFalse, "DriftCorrected"
 	}
 	return interval, r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
-		apimeta.SetStatusCondition(&s.Conditions, metav1.Condition{Type: v1alpha1.ConditionDrifted, Status: status, Reason: reason, Message: truncate(list, 1000), ObservedGeneration: inst.Generation})
+		s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionDrifted, Status: status, Reason: reason, Message: list, ObservedGeneration: inst.Generation})
 	})
 }

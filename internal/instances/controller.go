@@ -1,9 +1,13 @@
-package daemon
+// Package instances is the Instance controller: it runs the plans of Instances (docs/design.md,
+// Running a plan) — the plan git asks for, a manual trigger, a scheduled run (Schedules), or
+// the cleanup of a removed instance — records them in the Instance's status and on the
+// commit, prunes what no plan renders any more (Pruning), and between plans corrects drift
+// (Drift).
+package instances
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -13,42 +17,65 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
-// instanceController runs the plans of Instances: the plan git asks for (spec.plan), a manual
-// trigger, a scheduled run, or cleanup when the Instance is deleted. Each plan runs in its own
-// goroutine (an execution); reconciles start, supersede and abort executions and never wait
-// for one.
-type instanceController struct {
-	client client.Client
-	// reader reads around the cache: an execution that follows another one here starts from
-	// the Instance as it is now, not from a cached copy that may miss what its predecessor
-	// just recorded.
-	reader   client.Reader
-	engine   *applier.Engine
-	store    *packageStore
-	recorder events.EventRecorder
-	reporter StatusReporter
-	metrics  *daemonMetrics
-	// driftIntervals is each repository's drift interval (instances may set their own).
+// Options configure the controller.
+type Options struct {
+	// Client reads Instances from the manager's cache and writes their status.
+	Client client.Client
+	// Reader reads around the cache: an execution that follows another one starts from the
+	// Instance as it is now, not from a cached copy that may miss what its predecessor just
+	// recorded.
+	Reader client.Reader
+	// Engine runs plans.
+	Engine *applier.Engine
+	// Store finds the package each Instance names.
+	Store    *store.Store
+	Recorder events.EventRecorder
+	Reporter forge.StatusReporter
+	Metrics  *metrics.Metrics
+	// DriftIntervals is each repository's drift interval (instances may set their own).
+	DriftIntervals map[string]time.Duration
+	// StepTimeout bounds each step unless an instance sets its own.
+	StepTimeout time.Duration
+	// Workers is the number of reconciles at once.
+	Workers int
+	Log     logr.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Controller runs the plans of Instances. Each plan runs in its own goroutine (an
+// execution); reconciles start, supersede and abort executions and never wait for one.
+type Controller struct {
+	client         client.Client
+	reader         client.Reader
+	engine         *applier.Engine
+	store          *store.Store
+	recorder       events.EventRecorder
+	reporter       forge.StatusReporter
+	metrics        *metrics.Metrics
 	driftIntervals map[string]time.Duration
-	// driftChecked is when each instance's objects were last compared with the cluster; kept
-	// in memory so an idle daemon writes nothing.
-	driftChecked map[types.NamespacedName]time.Time
-	stepTimeout  time.Duration
-	log          logr.Logger
-	now          func() time.Time
+	stepTimeout    time.Duration
+	workers        int
+	log            logr.Logger
+	now            func() time.Time
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context
@@ -59,6 +86,9 @@ type instanceController struct {
 	// that follows an execution may read a cached Instance that does not show the end yet,
 	// and must not start or resume that plan again.
 	ended map[types.NamespacedName]string
+	// driftChecked is when each instance's objects were last compared with the cluster; kept
+	// in memory so an idle daemon writes nothing.
+	driftChecked map[types.NamespacedName]time.Time
 }
 
 // execution is a plan running for an instance.
@@ -72,47 +102,26 @@ type execution struct {
 	ended bool
 }
 
-// planStart says which plan to start and why.
-type planStart struct {
-	plan     string
-	uid      string
-	trigger  v1alpha1.Trigger
-	revision string
-	reasons  []string
-	schedule string
-	// replace lets a manual or scheduled plan supersede a running one.
-	replace bool
-	// resume continues the plan recorded in status.activePlan.
-	resume bool
-	user   string
-}
-
-// errSuperseded ends a plan that a newer one replaces.
-type errSuperseded struct{ by string }
-
-func (e *errSuperseded) Error() string { return "superseded by " + e.by }
-
-// errAborted ends a plan by `kudod abort`.
-type errAborted struct{ user string }
-
-func (e *errAborted) Error() string {
-	if e.user == "" {
-		return "aborted"
+// New returns a controller; SetupWithManager starts it with a manager.
+func New(opts Options) *Controller {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	return "aborted by " + e.user
+	return &Controller{
+		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
+		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, stepTimeout: opts.StepTimeout,
+		workers: opts.Workers, log: opts.Log, now: opts.Now,
+		exited:       make(chan event.GenericEvent, 1024),
+		running:      map[types.NamespacedName]*execution{},
+		ended:        map[types.NamespacedName]string{},
+		driftChecked: map[types.NamespacedName]time.Time{},
+	}
 }
 
-// errStopped ends an execution without judging the plan (daemon shutdown, lost leadership,
-// Instance deleted): it resumes later.
-var errStopped = errors.New("execution stopped")
-
-// setup registers the controller with the manager.
-func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
-	r.exited = make(chan event.GenericEvent, 1024)
-	r.running = map[types.NamespacedName]*execution{}
-	r.ended = map[types.NamespacedName]string{}
-	r.driftChecked = map[types.NamespacedName]time.Time{}
-	if err := mgr.Add(runnableFunc(func(ctx context.Context) error {
+// SetupWithManager registers the controller, and the runnable that holds its executions'
+// context, with the manager.
+func (r *Controller) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		r.mu.Lock()
 		r.ctx = ctx
 		r.mu.Unlock()
@@ -127,17 +136,12 @@ func (r *instanceController) setup(mgr ctrl.Manager, workers int) error {
 		For(&v1alpha1.Instance{}).
 		WatchesRawSource(source.Channel(r.exited, &handler.EnqueueRequestForObject{})).
 		// Several daemons may share a process (tests, benchmarks): names need not be unique.
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: ptrTo(true)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, SkipNameValidation: ptr.To(true)}).
 		Complete(r)
 }
 
-// runnableFunc adapts a function to manager.Runnable (leader-elected).
-type runnableFunc func(context.Context) error
-
-func (f runnableFunc) Start(ctx context.Context) error { return f(ctx) }
-
 // Reconcile decides what runs for one Instance.
-func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	inst := &v1alpha1.Instance{}
 	if err := r.client.Get(ctx, req.NamespacedName, inst); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -217,7 +221,7 @@ func (r *instanceController) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 // wanted returns the plan the Instance asks for, if any: git's request first, then a manual
 // trigger. A manual trigger while a plan runs is skipped unless it says replace.
-func (r *instanceController) wanted(ctx context.Context, inst *v1alpha1.Instance) (*planStart, error) {
+func (r *Controller) wanted(ctx context.Context, inst *v1alpha1.Instance) (*planStart, error) {
 	if req := inst.Spec.Plan; req != nil && req.UID != inst.Status.HandledPlanRequest {
 		return &planStart{plan: req.Name, uid: req.UID, trigger: v1alpha1.TriggerGit, revision: inst.Spec.Source.Revision, reasons: req.Reasons}, nil
 	}
@@ -241,48 +245,15 @@ func (r *instanceController) wanted(ctx context.Context, inst *v1alpha1.Instance
 	return &planStart{plan: mt.Plan, uid: mt.UID, trigger: v1alpha1.TriggerManual, revision: inst.Spec.Source.Revision, reasons: []string{"triggered by " + userOr(mt.User)}, replace: mt.Replace, user: mt.User}, nil
 }
 
-func userOr(u string) string {
-	if u == "" {
-		return "a user"
-	}
-	return u
-}
-
-func (r *instanceController) isRunning(inst *v1alpha1.Instance) bool {
+func (r *Controller) isRunning(inst *v1alpha1.Instance) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.running[client.ObjectKeyFromObject(inst)]
 	return ok || inst.Status.ActivePlan != nil
 }
 
-// supersedes reports whether a wanted plan ends a running one at once: git always does (SPEC
-// §3), a manual trigger with --replace does.
-func supersedes(want, running planStart) bool {
-	if want.uid == running.uid {
-		return false
-	}
-	switch want.trigger {
-	case v1alpha1.TriggerGit:
-		return true
-	case v1alpha1.TriggerManual:
-		return want.replace
-	}
-	return false
-}
-
-func describeStart(s planStart) string {
-	switch s.trigger {
-	case v1alpha1.TriggerGit:
-		return short(s.revision)
-	case v1alpha1.TriggerSchedule:
-		return "schedule " + s.schedule
-	default:
-		return "manual trigger of " + s.plan
-	}
-}
-
 // handleAbort ends the running plan when `kudod abort` asked for it.
-func (r *instanceController) handleAbort(ctx context.Context, inst *v1alpha1.Instance) error {
+func (r *Controller) handleAbort(ctx context.Context, inst *v1alpha1.Instance) error {
 	raw, ok := inst.Annotations[v1alpha1.AnnotationAbort]
 	if !ok {
 		return nil
@@ -303,13 +274,13 @@ func (r *instanceController) handleAbort(ctx context.Context, inst *v1alpha1.Ins
 		s.HandledAbort = ar.UID
 		if ex == nil && s.ActivePlan != nil {
 			// Recorded as running but not running here (a restart): end it in the status.
-			endPlan(s, s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errAborted{user: ar.User}).Error(), r.now())
+			s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errAborted{user: ar.User}).Error(), r.now())
 		}
 	})
 }
 
 // start launches an execution.
-func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
+func (r *Controller) start(inst *v1alpha1.Instance, ps planStart) {
 	key := client.ObjectKeyFromObject(inst)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -320,10 +291,10 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 	ex := &execution{request: ps, cancel: cancel, done: make(chan struct{})}
 	_, hadEnded := r.ended[key]
 	r.running[key] = ex
-	r.metrics.executions.Inc()
+	r.metrics.ExecutionStarted()
 	go func() {
 		defer close(ex.done)
-		defer r.metrics.executions.Dec()
+		defer r.metrics.ExecutionEnded()
 		defer cancel(errStopped)
 		current := inst.DeepCopy()
 		if hadEnded {
@@ -346,7 +317,7 @@ func (r *instanceController) start(inst *v1alpha1.Instance, ps planStart) {
 
 // requeue asks for a reconcile of the instance; at shutdown, when nothing reads the queue
 // any more, it gives up rather than block.
-func (r *instanceController) requeue(inst *v1alpha1.Instance) {
+func (r *Controller) requeue(inst *v1alpha1.Instance) {
 	select {
 	case r.exited <- event.GenericEvent{Object: inst}:
 	case <-r.ctx.Done():
@@ -354,7 +325,7 @@ func (r *instanceController) requeue(inst *v1alpha1.Instance) {
 }
 
 // stop ends an instance's execution without judging it (it resumes later).
-func (r *instanceController) stop(key types.NamespacedName, cause error) {
+func (r *Controller) stop(key types.NamespacedName, cause error) {
 	r.mu.Lock()
 	ex := r.running[key]
 	r.mu.Unlock()
@@ -363,7 +334,7 @@ func (r *instanceController) stop(key types.NamespacedName, cause error) {
 	}
 }
 
-func (r *instanceController) stopAll() {
+func (r *Controller) stopAll() {
 	r.mu.Lock()
 	var all []*execution
 	for _, ex := range r.running {
@@ -378,7 +349,7 @@ func (r *instanceController) stopAll() {
 
 // finalize cleans up a deleted Instance: its cleanup plan if the package has one, then every
 // object of its inventory, then the finalizer goes.
-func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctrl.Result, error) {
+func (r *Controller) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(inst, v1alpha1.FinalizerCleanup) {
 		return ctrl.Result{}, nil
 	}
@@ -394,12 +365,12 @@ func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instan
 		return ctrl.Result{}, nil
 	}
 	forced := r.abortRequested(inst)
-	pkg, err := r.store.packageAt(ctx, inst.Spec.Source.Repository, inst.Spec.Source.Revision, inst.Spec.Source.PackagePath, inst.Spec.PackageDigest)
+	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		r.log.Info("package unavailable: deleting the inventory without a cleanup plan", "instance", key.String(), "error", err.Error())
 	}
 	if pkg != nil && pkg.HasPlan(manifests.PlanCleanup) && !inst.Spec.Suspend && !forced {
-		ps := planStatus(&inst.Status, manifests.PlanCleanup)
+		ps := inst.Status.Plan(manifests.PlanCleanup)
 		switch {
 		case ps == nil || ps.UID != cleanupUID:
 			r.start(inst, planStart{plan: manifests.PlanCleanup, uid: cleanupUID, trigger: v1alpha1.TriggerGit, revision: removedIn(inst), reasons: []string{"instance removed from git"}})
@@ -423,7 +394,7 @@ func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instan
 	}
 	r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "Deleted", "Reconcile", "instance removed: %d objects deleted", len(inst.Status.Inventory))
 	if sha := removedIn(inst); sha != "" && !inst.Spec.Suspend {
-		r.reporter.Report(CommitStatus{Repository: inst.Spec.Source.Repository, SHA: sha, Context: instanceContext(inst.Namespace, inst.Name), State: StateSuccess, Description: truncate(fmt.Sprintf("cleanup COMPLETE: %d objects deleted", len(inst.Status.Inventory)), 139)})
+		r.reporter.Report(forge.Status{Repository: inst.Spec.Source.Repository, SHA: sha, Context: forge.InstanceContext(inst.Namespace, inst.Name), State: forge.StateSuccess, Description: fmt.Sprintf("cleanup COMPLETE: %d objects deleted", len(inst.Status.Inventory))})
 	}
 	orig := inst.DeepCopy()
 	controllerutil.RemoveFinalizer(inst, v1alpha1.FinalizerCleanup)
@@ -433,7 +404,7 @@ func (r *instanceController) finalize(ctx context.Context, inst *v1alpha1.Instan
 	return ctrl.Result{}, nil
 }
 
-func (r *instanceController) abortRequested(inst *v1alpha1.Instance) bool {
+func (r *Controller) abortRequested(inst *v1alpha1.Instance) bool {
 	raw, ok := inst.Annotations[v1alpha1.AnnotationAbort]
 	if !ok {
 		return false
@@ -450,7 +421,7 @@ func removedIn(inst *v1alpha1.Instance) string {
 }
 
 // patchStatus changes an Instance's status with a merge patch of just what changed.
-func (r *instanceController) patchStatus(ctx context.Context, inst *v1alpha1.Instance, mutate func(*v1alpha1.InstanceStatus)) error {
+func (r *Controller) patchStatus(ctx context.Context, inst *v1alpha1.Instance, mutate func(*v1alpha1.InstanceStatus)) error {
 	orig := inst.DeepCopy()
 	mutate(&inst.Status)
 	if err := r.client.Status().Patch(ctx, inst, client.MergeFrom(orig)); err != nil {

@@ -1,13 +1,19 @@
-package daemon
+// Package metrics holds the daemon's own kudod_* series (docs/metrics.md): what polls, plans
+// and drift checks record, on the registry the daemon serves (controller-runtime's).
+package metrics
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
 
-// daemonMetrics are the daemon's kudod_* series (docs/metrics.md), on controller-runtime's registry.
-type daemonMetrics struct {
+// Metrics are the daemon's series. Several daemons in one process (tests, benchmarks) share
+// them.
+type Metrics struct {
 	planRuns        *prometheus.CounterVec
 	planDuration    *prometheus.HistogramVec
 	stepFailures    *prometheus.CounterVec
@@ -19,8 +25,9 @@ type daemonMetrics struct {
 	executions      prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*daemonMetrics, error) {
-	m := &daemonMetrics{
+// New registers the series with reg; series already registered by another daemon are shared.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		planRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kudod_plan_runs_total", Help: "Plans that ended, by plan, trigger (git, schedule, manual) and outcome (complete, fatal_error, superseded, aborted).",
 		}, []string{"plan", "trigger", "outcome"}),
@@ -80,3 +87,44 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C, errp *erro
 	}
 	return c
 }
+
+// Polled records one poll of a repository: how long it took, how many fetches it made, and
+// whether it failed.
+func (m *Metrics) Polled(repository string, took time.Duration, fetches int64, failed bool) {
+	m.pollDuration.WithLabelValues(repository).Observe(took.Seconds())
+	if fetches > 0 {
+		m.fetches.WithLabelValues(repository).Add(float64(fetches))
+	}
+	if failed {
+		m.pollErrors.WithLabelValues(repository).Inc()
+	}
+}
+
+// Acted records that the daemon carried out every decision of a repository's revision; the
+// series of the revision it acted on before ("" if none) goes.
+func (m *Metrics) Acted(repository, previous, revision string) {
+	if previous != "" && previous != revision {
+		m.appliedRevision.DeleteLabelValues(repository, previous)
+	}
+	m.appliedRevision.WithLabelValues(repository, revision).Set(1)
+}
+
+// PlanEnded counts a plan that ended, by outcome: complete, fatal_error, superseded, aborted.
+func (m *Metrics) PlanEnded(plan string, trigger v1alpha1.Trigger, outcome string, took time.Duration) {
+	m.planRuns.WithLabelValues(plan, string(trigger), outcome).Inc()
+	m.planDuration.WithLabelValues(plan, string(trigger), outcome).Observe(took.Seconds())
+}
+
+// StepFailed counts a step of a plan that ended FATAL_ERROR.
+func (m *Metrics) StepFailed(plan string) { m.stepFailures.WithLabelValues(plan).Inc() }
+
+// Drifted counts objects of an instance found drifted; mode is corrected or reported.
+func (m *Metrics) Drifted(namespace, instance, mode string, objects int) {
+	m.drift.WithLabelValues(namespace, instance, mode).Add(float64(objects))
+}
+
+// ExecutionStarted and ExecutionEnded keep the count of running plans.
+func (m *Metrics) ExecutionStarted() { m.executions.Inc() }
+
+// ExecutionEnded: see ExecutionStarted.
+func (m *Metrics) ExecutionEnded() { m.executions.Dec() }

@@ -1,4 +1,4 @@
-package daemon
+package instances
 
 import (
 	"context"
@@ -23,12 +23,12 @@ type scheduleStep struct {
 }
 
 // reconcileSchedules decides, for each schedule of an Instance, whether a run is due, with
-// CronJob's semantics (planner.NextRun): only the most recent missed time runs, within
+// CronJob's semantics (planner.NextRun; docs/design.md, Schedules): only the most recent missed time runs, within
 // startingDeadlineSeconds; Forbid skips while another plan runs; Replace lets the running plan
 // finish its step first. A due run is recorded in the status before it starts, so a restart
 // or a new leader never fires the same scheduled time twice. running names the plan running
 // now ("" if none).
-func (r *instanceController) reconcileSchedules(ctx context.Context, inst *v1alpha1.Instance, running string) (scheduleStep, error) {
+func (r *Controller) reconcileSchedules(ctx context.Context, inst *v1alpha1.Instance, running string) (scheduleStep, error) {
 	var step scheduleStep
 	if inst.Spec.Suspend || len(inst.Spec.Schedules) == 0 {
 		if len(inst.Status.Schedules) > 0 && len(inst.Spec.Schedules) == 0 {
