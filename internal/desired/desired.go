@@ -145,6 +145,13 @@ func Instance(repository, revision string, in *manifests.Instance, plan *v1alpha
 			Schedules:       in.Schedules,
 			Suspend:         in.Suspend,
 			DriftCorrection: in.DriftCorrection,
+			// Policy fields, copied as written (their behaviour lives with their readers).
+			ParametersFrom:     in.ParametersFrom,
+			ServiceAccountName: in.ServiceAccountName,
+			DependsOn:          in.DependsOn,
+			Approval:           in.Approval,
+			Windows:            in.Windows,
+			OnFailure:          in.OnFailure,
 		},
 	}
 	if len(inst.Spec.Parameters) == 0 {
