@@ -113,8 +113,8 @@
       </div>
       <div id="error"></div>
       <div class="table-wrap"><table id="instances">
-        <thead><tr><th>Namespace</th><th>Name</th><th>Operator</th><th>Version</th><th>Plan</th><th>Status</th><th>Revision</th><th>Age</th></tr></thead>
-        <tbody><tr><td colspan="8" class="empty">Loading…</td></tr></tbody>
+        <thead><tr><th>Namespace</th><th>Name</th><th>Operator</th><th>Version</th><th>Plan</th><th>Status</th><th>Revision</th><th>Age</th><th>Message</th></tr></thead>
+        <tbody><tr><td colspan="9" class="empty">Loading…</td></tr></tbody>
       </table></div>`;
     const tbody = main.querySelector("#instances tbody");
     const sel = { namespace: main.querySelector("#f-namespace"), repository: main.querySelector("#f-repository"), status: main.querySelector("#f-status") };
@@ -163,9 +163,9 @@
       for (const r of shown) {
         const href = `/instances/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}`;
         const status = badge(r.status, r.running ? "running" : "") + (r.suspended ? ' <span class="tag warn">suspended</span>' : "");
-        html.push(`<tr data-key="${esc(r.namespace + "/" + r.name)}" data-status="${esc(r.status || "")}"><td>${esc(r.namespace)}</td><td><a href="${href}">${esc(r.name)}</a></td><td>${esc(r.operator)}</td><td>${esc(r.version || "-")}</td><td>${esc(r.plan || "-")}</td><td title="${esc(r.message || "")}">${status}</td><td class="mono">${r.shortRevision ? link(r.shortRevision, r.revisionURL) : "-"}</td><td class="num">${age(now - time(r.created))}</td></tr>`);
+        html.push(`<tr data-key="${esc(r.namespace + "/" + r.name)}" data-status="${esc(r.status || "")}"><td>${esc(r.namespace)}</td><td><a href="${href}">${esc(r.name)}</a></td><td>${esc(r.operator)}</td><td>${esc(r.version || "-")}</td><td>${esc(r.plan || "-")}</td><td>${status}</td><td class="mono">${r.shortRevision ? link(r.shortRevision, r.revisionURL) : "-"}</td><td class="num">${age(now - time(r.created))}</td><td class="msg" title="${esc(r.message || "")}">${esc(r.message || "")}</td></tr>`);
       }
-      tbody.innerHTML = html.length ? html.join("") : `<tr><td colspan="8" class="empty">${all.length ? "No instance matches the filters." : "No instances found."}</td></tr>`;
+      tbody.innerHTML = html.length ? html.join("") : `<tr><td colspan="9" class="empty">${all.length ? "No instance matches the filters." : "No instances found."}</td></tr>`;
       document.body.dataset.rows = String(shown.length);
       if (firstRender) {
         firstRender = false;
@@ -268,7 +268,7 @@
     const plan = d.plans.find((p) => p.name === name) || d.plans[0];
     if (!plan) return `<p class="empty">No plan has run yet.</p>`;
     const tabs = d.plans.map((p) => `<button type="button" data-plan="${esc(p.name)}" class="${p.name === plan.name ? "on" : ""}"><span class="dot s-${esc(p.status)}"></span>${esc(p.name)}${p.active ? " ·&nbsp;running" : ""}</button>`).join("");
-    const meta = [`<span id="plan-status" data-plan="${esc(plan.name)}" data-status="${esc(plan.status)}">${badge(plan.status)}</span>`, `<span><b>${esc(plan.strategy || "serial")}</b> strategy</span>`];
+    const meta = [`<span id="plan-status" data-plan="${esc(plan.name)}" data-status="${esc(plan.status)}" data-revision="${esc(plan.revision || "")}">${badge(plan.status)}</span>`, `<span><b>${esc(plan.strategy || "serial")}</b> strategy</span>`];
     if (plan.trigger) meta.push(`<span>trigger <b>${esc(plan.trigger)}</b>${plan.schedule ? " (" + esc(plan.schedule) + ")" : ""}</span>`);
     if (plan.revision) meta.push(`<span>commit <span class="mono">${link(plan.revision.slice(0, 7), plan.revisionURL)}</span></span>`);
     if (plan.start) meta.push(`<span>started <b>${esc(clock(plan.start))}</b></span>`);
