@@ -38,10 +38,12 @@ type InstanceRow struct {
 // InstanceDetail is everything the instance page shows.
 type InstanceDetail struct {
 	InstanceRow
-	AppVersion  string      `json:"appVersion,omitempty"`
-	Path        string      `json:"path,omitempty"`
-	PackagePath string      `json:"packagePath,omitempty"`
-	Conditions  []Condition `json:"conditions"`
+	AppVersion  string `json:"appVersion,omitempty"`
+	Path        string `json:"path,omitempty"`
+	PackagePath string `json:"packagePath,omitempty"`
+	// Parent is the instance whose KudoOperator task made this one.
+	Parent     *InstanceKey `json:"parent,omitempty"`
+	Conditions []Condition  `json:"conditions"`
 	// CurrentPlan is the plan the page opens on: the running one, else the last that ran.
 	CurrentPlan string      `json:"currentPlan,omitempty"`
 	Plans       []Plan      `json:"plans"`
@@ -290,6 +292,9 @@ func detail(in *v1alpha1.Instance, links commitLinker, cmds commander) InstanceD
 		Schedules:   schedules(in),
 		Objects:     []Object{},
 		Commands:    cmds.forInstance(in),
+	}
+	if ns, name, ok := strings.Cut(in.Labels[v1alpha1.LabelParent], "."); ok && ns != "" && name != "" {
+		d.Parent = &InstanceKey{Namespace: ns, Name: name}
 	}
 	if a := in.Status.Applied; a != nil && a.AppVersion != "" && d.AppVersion == "" {
 		d.AppVersion = a.AppVersion

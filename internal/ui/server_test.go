@@ -42,7 +42,7 @@ func runningInstance() *v1alpha1.Instance {
 	return &v1alpha1.Instance{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web", Namespace: "demo", CreationTimestamp: metav1.NewTime(t0.Add(-time.Hour)),
-			Labels: map[string]string{v1alpha1.LabelRepository: "platform"},
+			Labels: map[string]string{v1alpha1.LabelRepository: "platform", v1alpha1.LabelParent: "demo.site"},
 		},
 		Spec: v1alpha1.InstanceSpec{
 			Operator:   v1alpha1.OperatorRef{Name: "webapp", Version: "1.0.0", AppVersion: "1.27.0"},
@@ -214,8 +214,8 @@ func TestInstanceJSON(t *testing.T) {
 	var d InstanceDetail
 	ts.getJSON(t, "/api/instances/demo/web", &d)
 
-	if d.CurrentPlan != "update" || d.AppVersion != "1.27.0" || d.Path != "instances/demo/web.yaml" {
-		t.Errorf("header: current %q app %q path %q", d.CurrentPlan, d.AppVersion, d.Path)
+	if d.CurrentPlan != "update" || d.AppVersion != "1.27.0" || d.Path != "instances/demo/web.yaml" || d.Parent == nil || *d.Parent != (InstanceKey{Namespace: "demo", Name: "site"}) {
+		t.Errorf("header: current %q app %q path %q parent %v", d.CurrentPlan, d.AppVersion, d.Path, d.Parent)
 	}
 	if got := len(d.Plans); got != 3 || d.Plans[0].Name != "backup" || d.Plans[2].Name != "update" {
 		t.Fatalf("plans: %+v", d.Plans)

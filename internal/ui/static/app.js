@@ -335,6 +335,7 @@
       if (d.repository) facts.push(`repository <b>${esc(d.repository)}</b>`);
       if (d.revision) facts.push(`revision <span class="mono">${link(d.shortRevision, d.revisionURL)}</span>`);
       if (d.path) facts.push(`file <span class="mono">${esc(d.path)}</span>`);
+      if (d.parent) facts.push(`made by <a href="/instances/${encodeURIComponent(d.parent.namespace)}/${encodeURIComponent(d.parent.name)}">${esc(d.parent.namespace)}/${esc(d.parent.name)}</a>`);
       facts.push(`age <b>${age(now - time(d.created))}</b>`);
       const scroll = window.scrollY;
       root.innerHTML = `
