@@ -225,6 +225,7 @@ type instanceFollower struct {
 	es     *eventStream
 	last   []byte
 	health map[string]Object // the objects' last read health, by objectKey
+	note   string            // what readHealth said with it
 }
 
 // publish sends a state unless it is what the page already has.
@@ -245,6 +246,7 @@ func (f *instanceFollower) show(ctx context.Context, in *v1alpha1.Instance) erro
 		return f.publish(InstanceState{Missing: true})
 	}
 	d := f.s.detail(ctx, in, f.health)
+	d.ObjectsNote = f.note
 	return f.publish(InstanceState{Instance: &d})
 }
 
@@ -264,10 +266,8 @@ func (f *instanceFollower) refreshHealth(ctx context.Context, in *v1alpha1.Insta
 			health[objectKey(o)] = o
 		}
 	}
-	f.health = health
-	d := f.s.detail(ctx, in, health)
-	d.ObjectsNote = note
-	return f.publish(InstanceState{Instance: &d})
+	f.health, f.note = health, note
+	return f.show(ctx, in)
 }
 
 // follow sends the watched Instance's changes and its objects' health; false when the page

@@ -365,7 +365,8 @@
       instance: (s) => { state = s; draw(); },
     });
     // Running bars grow with the clock between events.
-    setInterval(() => { if (state && state.instance && state.instance.running) draw(); }, 1000);
+    // (Not while the user selects text: a redraw would drop the selection.)
+    setInterval(() => { if (state && state.instance && state.instance.running && window.getSelection().isCollapsed) draw(); }, 1000);
   }
 
   // ---- Sources ----
