@@ -337,7 +337,7 @@ var uiSecrets = []string{"correct-horse-battery-staple", "new-horse-battery-stap
 // the UI (it logs every write).
 func TestUI(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
-	b := newBrowser(t) // before anything slow: a missing Chromium fails at once
+	b := newBrowser(t) // before the repository and the daemon: a missing Chromium fails at once
 	g := testenv.Gitea(t)
 	repo := g.CreateRepo(t, "platform")
 	publish(t, g, repo) // so that its commit pages open without a login, as the page links them
