@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -314,17 +315,22 @@ parameters:
 	}
 }
 
-// uiNamespaces creates namespaces with readable names for the screenshots; the simulated
-// cluster is the package's own, so no other test uses them.
-func uiNamespaces(t *testing.T, c *testenv.Cluster, names ...string) {
+// uiNamespace creates a namespace with a readable name for the screenshots; the simulated
+// cluster is the package's own, so no other test uses it. A run before this one (-count) may
+// still be deleting it: then the name gets a random suffix.
+func uiNamespace(t *testing.T, c *testenv.Cluster, name string) string {
 	t.Helper()
-	for _, n := range names {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}
-		if err := c.Client.Create(context.Background(), ns); err != nil {
-			t.Fatalf("namespace %s: %v", n, err)
-		}
-		t.Cleanup(func() { _ = c.Client.Delete(context.Background(), ns) })
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	err := c.Client.Create(context.Background(), ns)
+	if apierrors.IsAlreadyExists(err) {
+		ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: name + "-"}}
+		err = c.Client.Create(context.Background(), ns)
 	}
+	if err != nil {
+		t.Fatalf("namespace %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = c.Client.Delete(context.Background(), ns) })
+	return ns.Name
 }
 
 // The sensitive values of TestUI: no page and no response of the UI may show them.
@@ -341,32 +347,32 @@ func TestUI(t *testing.T) {
 	g := testenv.Gitea(t)
 	repo := g.CreateRepo(t, "platform")
 	publish(t, g, repo) // so that its commit pages open without a login, as the page links them
-	uiNamespaces(t, c, "shop", "payments")
+	shop, payments := uiNamespace(t, c, "shop"), uiNamespace(t, c, "payments")
 	s := &giteaSetup{gitea: g, repo: repo, trees: map[string]string{"main": t.TempDir()}}
 	files := shopPackage()
 	webFile := func(greeting, password string) string {
-		return instanceFile("shop", "web", "shop", "1.0.0", "    REPLICAS: 2\n    GREETING: "+greeting+"\n    DB_PASSWORD: "+password+"\n") +
+		return instanceFile(shop, "web", "shop", "1.0.0", "    REPLICAS: 2\n    GREETING: "+greeting+"\n    DB_PASSWORD: "+password+"\n") +
 			"  schedules:\n    - {name: nightly-backup, plan: backup, cron: \"0 2 * * *\", timeZone: Europe/Berlin}\n"
 	}
 	files["instances/shop/web.yaml"] = webFile("Welcome", uiSecrets[0])
-	files["instances/shop/cart.yaml"] = instanceFile("shop", "cart", "shop", "1.0.0", "")
-	files["instances/payments/ledger.yaml"] = withStepTimeout(instanceFile("payments", "ledger", "shop", "1.0.0", "    ZONE: eu-west-9\n"), "8s")
+	files["instances/shop/cart.yaml"] = instanceFile(shop, "cart", "shop", "1.0.0", "")
+	files["instances/payments/ledger.yaml"] = withStepTimeout(instanceFile(payments, "ledger", "shop", "1.0.0", "    ZONE: eu-west-9\n"), "8s")
 	first := s.push(t, "a shop and a ledger", files)
 
 	token := filepath.Join(t.TempDir(), "gitea-token")
 	if err := os.WriteFile(token, []byte(g.CreateToken(t, "ui-"+strings.ToLower(t.Name()), "write:repository", "read:user")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	config := writeFile(t, fmt.Sprintf("repositories:\n  - name: platform\n    url: %s\n    branch: main\n    interval: 1s\n    auth: {tokenFile: %s}\ncluster:\n  kubeconfig: %s\n", repo.CloneURL(), token, c.Kubeconfig))
+	config := writeFile(t, fmt.Sprintf("repositories:\n  - name: platform\n    url: %s\n    branch: main\n    interval: 1s\n    allowEmpty: true\n    auth: {tokenFile: %s}\ncluster:\n  kubeconfig: %s\n", repo.CloneURL(), token, c.Kubeconfig))
 	startKudod(t, config)
-	waitPlan(t, c, "shop", "web", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
-	waitPlan(t, c, "shop", "cart", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
+	waitPlan(t, c, shop, "web", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
+	waitPlan(t, c, shop, "cart", "deploy", v1alpha1.StatusComplete, first, 3*time.Minute)
 	auditFrom := len(c.AuditEvents(t))
 
 	ui := startUI(t, c.Kubeconfig)
 
 	// The instance page, open while git changes web's greeting and password.
-	b.do("open the instance page", chromedp.Navigate(ui.url+"/instances/shop/web"))
+	b.do("open the instance page", chromedp.Navigate(ui.url+"/instances/"+shop+"/web"))
 	b.waitFor("the deploy plan", `document.querySelector('#plan-status[data-status="COMPLETE"]') !== null`, 30*time.Second)
 	evaluate[bool](b, `window.kudodTestMark = true`)
 	// The page records when it first shows the new run complete.
@@ -382,7 +388,7 @@ func TestUI(t *testing.T) {
 	go func() { // when the API server has the plan complete
 		defer close(done)
 		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			if in := getInstance(c, "shop", "web"); in != nil && in.Status.LastPlan != nil && in.Status.LastPlan.Revision == second && in.Status.LastPlan.Status == v1alpha1.StatusComplete {
+			if in := getInstance(c, shop, "web"); in != nil && in.Status.LastPlan != nil && in.Status.LastPlan.Revision == second && in.Status.LastPlan.Status == v1alpha1.StatusComplete {
 				apiComplete = time.Now()
 				return
 			}
@@ -432,13 +438,13 @@ func TestUI(t *testing.T) {
 	}
 
 	// Instances: a failed plan among them, filtered by status.
-	waitPlan(t, c, "payments", "ledger", "deploy", v1alpha1.StatusFatalError, first, 2*time.Minute)
+	waitPlan(t, c, payments, "ledger", "deploy", v1alpha1.StatusFatalError, first, 2*time.Minute)
 	b.do("open the instances page", chromedp.Navigate(ui.url+"/"))
-	b.waitFor("the three instances", `document.body.dataset.rows === "3" && document.querySelector('tr[data-key="payments/ledger"][data-status="FATAL_ERROR"]') !== null`, 30*time.Second)
+	b.waitFor("the three instances", fmt.Sprintf(`document.querySelectorAll('tr[data-key^="%s/"], tr[data-key^="%s/"]').length === 3 && document.querySelector('tr[data-key="%s/ledger"][data-status="FATAL_ERROR"]') !== null`, shop, payments, payments), 30*time.Second)
 	b.screenshot("instances.png")
 	pages = append(pages, evaluate[string](b, `document.documentElement.outerHTML`))
 	b.do("filter by status", chromedp.SetValue("#f-status", "failed"), chromedp.Evaluate[chromedp.Void](`document.getElementById("f-status").dispatchEvent(new Event("change"))`))
-	b.waitFor("only the failed instance", `document.body.dataset.rows === "1" && location.search === "?status=failed"`, 10*time.Second)
+	b.waitFor("only failed instances", fmt.Sprintf(`location.search === "?status=failed" && document.querySelector('tr[data-key="%s/ledger"]') !== null && document.querySelector('tr[data-key="%s/web"]') === null`, payments, shop), 10*time.Second)
 
 	// Sources.
 	b.do("open the sources page", chromedp.Navigate(ui.url+"/sources"))
@@ -447,7 +453,7 @@ func TestUI(t *testing.T) {
 	pages = append(pages, evaluate[string](b, `document.documentElement.outerHTML`))
 
 	// No sensitive value in any page or response.
-	for _, path := range []string{"/api/instances", "/api/instances/shop/web", "/api/instances/shop/cart", "/api/sources"} {
+	for _, path := range []string{"/api/instances", "/api/instances/" + shop + "/web", "/api/instances/" + shop + "/cart", "/api/sources"} {
 		code, body := httpGet(t, ui.url+path)
 		if code != http.StatusOK {
 			t.Errorf("GET %s: %d %s", path, code, body)
@@ -471,6 +477,19 @@ func TestUI(t *testing.T) {
 		}
 	}
 	t.Logf("audit log: %d writes by kudod ui", uiRequests)
+
+	// Leave nothing behind: removed from git (allowEmpty lets a commit remove them all), the
+	// instances and their objects are deleted, so their namespaces can go.
+	s.push(t, "remove the instances", map[string]string{"instances/shop/web.yaml": "", "instances/shop/cart.yaml": "", "instances/payments/ledger.yaml": ""})
+	eventually(t, 2*time.Minute, "the instances to be deleted", func() (bool, string) {
+		var left []string
+		for _, k := range [][2]string{{shop, "web"}, {shop, "cart"}, {payments, "ledger"}} {
+			if getInstance(c, k[0], k[1]) != nil {
+				left = append(left, k[0]+"/"+k[1])
+			}
+		}
+		return len(left) == 0, fmt.Sprint(left)
+	})
 }
 
 // BenchmarkUIInstances1000 measures how long the Instances page takes to show 1,000
