@@ -131,5 +131,9 @@ func openBrowser(s streams, url string) {
 		fmt.Fprintf(s.Err, "kudod ui: cannot open a browser (%v): open %s yourself\n", err, url)
 		return
 	}
-	go func() { _ = cmd.Wait() }()
+	go func() {
+		if err := cmd.Wait(); err != nil {
+			fmt.Fprintf(s.Err, "kudod ui: %s could not open a browser (%v): open %s yourself\n", name, err, url)
+		}
+	}()
 }
