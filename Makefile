@@ -19,7 +19,7 @@ ifneq ($(KUDOD_OPERATORS_DIR),)
 export KUDOD_OPERATORS_DIR := $(abspath $(KUDOD_OPERATORS_DIR))
 endif
 
-.PHONY: all build image test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down
+.PHONY: all build image test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down screenshots
 
 all: build
 
@@ -99,6 +99,15 @@ bench: build
 	@echo "push → success commit status through a Gitea webhook (ns/op = latency per push):"
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh cluster) KUDOD_BIN=$(CURDIR)/bin/kudod \
 	go test -count=1 -run '^$$' -bench '^BenchmarkGiteaWebhookLatency$$' -benchtime 10x -timeout 10m ./test/e2e
+	@echo "kudod ui: the Instances page with 1,000 instances in Chromium (ms/render: navigation → whole table; goal < 2000):"
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh cluster) KUDOD_BIN=$(CURDIR)/bin/kudod \
+	go test -count=1 -run '^$$' -bench '^BenchmarkUIInstances1000$$' -benchtime 5x -timeout 10m ./test/e2e
+
+## screenshots: the README's pictures of kudod ui (docs/images/), taken by its browser test.
+screenshots: test-deps build
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh cluster) KUDOD_GITEA_BIN=$$(hack/build-binaries.sh gitea) \
+	KUDOD_BIN=$(CURDIR)/bin/kudod KUDOD_UI_SCREENSHOTS=$(CURDIR)/docs/images \
+	go test -count=1 -run '^TestUI$$' -timeout 10m ./test/e2e
 
 ## bench-profile: CPU profiles of kudod (in process) and kube-apiserver during P1, top functions printed.
 bench-profile:

@@ -67,6 +67,7 @@ YAML
   cat <<TXT
   export KUBECONFIG=$state/cluster/kubeconfig
   $kudod status -A
+  $kudod ui --open     # the web UI on http://127.0.0.1:8090/ (read-only)
   $kudod plan --repo $state/repo --from HEAD~1 --to HEAD
   $kudod trigger web backup -n demo && $kudod status web -n demo --watch
   (edit $state/repo/instances/demo/*.yaml and commit: kudod picks it up within 2s)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need besides Go modules and the binaries of build-binaries.sh:
-# openssh-server (a real sshd for git over SSH) and git's http-backend. Debian packages.
+# openssh-server (a real sshd for git over SSH), git's http-backend and Chromium (kudod ui's
+# browser tests drive it headless). Debian packages.
 set -euo pipefail
 need=()
 command -v git >/dev/null || need+=(git)
@@ -9,6 +10,7 @@ command -v git >/dev/null || need+=(git)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}" >&2
   SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
