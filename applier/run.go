@@ -138,6 +138,9 @@ func (run *Run) setStep(pi, si int, s v1alpha1.ExecutionStatus, msg string) {
 	defer run.mu.Unlock()
 	st := &run.Status.Phases[pi].Steps[si]
 	st.Status, st.Message, st.LastUpdated = s, msg, run.now()
+	if s == v1alpha1.StatusInProgress && st.StartTime == nil {
+		st.StartTime = st.LastUpdated
+	}
 	if s == v1alpha1.StatusInProgress && run.Status.Phases[pi].Status == v1alpha1.StatusPending {
 		run.Status.Phases[pi].Status = v1alpha1.StatusInProgress
 	}
@@ -240,4 +243,11 @@ func (run *Run) save(ctx context.Context) error {
 	}
 	run.saved = snap
 	return nil
+}
+
+// setStepObjects records what a step works on, for `kudod status` and `kudod ui`.
+func (run *Run) setStepObjects(pi, si int, objs []v1alpha1.ObjectRef) {
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	run.Status.Phases[pi].Steps[si].Objects = objs
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
@@ -33,6 +34,7 @@ func (e *Engine) runStep(ctx context.Context, run *Run, rp *RenderedPlan, ph *ma
 	}
 	log := logr.FromContextOrDiscard(ctx).WithValues("plan", run.Plan, "phase", ph.Name, "step", st.Name)
 	run.setStep(pi, si, v1alpha1.StatusInProgress, "")
+	run.setStepObjects(pi, si, rs.objectRefs(run.Instance.Namespace))
 	// Progress is persisted before each step does anything: this write also carries the
 	// completion of the step before, so a serial plan costs one write per step. A step that
 	// completed but was not persisted yet runs again after a restart, which is harmless:
@@ -154,4 +156,28 @@ func (x *stepExecution) wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// objectRefs lists the objects a step applies, deletes or makes (Pipe artifacts, child
+// instances), in task order, at most v1alpha1.MaxStepObjects.
+func (rs *renderedStep) objectRefs(namespace string) []v1alpha1.ObjectRef {
+	var out []v1alpha1.ObjectRef
+	seen := map[string]bool{}
+	add := func(objs []*unstructured.Unstructured) {
+		for _, o := range objs {
+			id := inventoryID(o)
+			if seen[id] || len(out) >= v1alpha1.MaxStepObjects {
+				continue
+			}
+			seen[id] = true
+			out = append(out, v1alpha1.ObjectRef{APIVersion: o.GetAPIVersion(), Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName()})
+		}
+	}
+	for _, t := range rs.tasks {
+		apply, remove := t.batch()
+		add(apply)
+		add(remove)
+		add(t.inventory(namespace))
+	}
+	return out
 }

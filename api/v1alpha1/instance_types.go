@@ -402,8 +402,27 @@ type StepStatus struct {
 	Status ExecutionStatus `json:"status"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// StartTime is when the step of this run first started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
 	// +optional
 	LastUpdated *metav1.Time `json:"lastUpdatedTimestamp,omitempty"`
+	// Objects are what the step applies, deletes or creates (at most MaxStepObjects; the
+	// inventory has them all).
+	// +optional
+	Objects []ObjectRef `json:"objects,omitempty"`
+}
+
+// MaxStepObjects bounds StepStatus.Objects: a step with more lists the first ones.
+const MaxStepObjects = 50
+
+// ObjectRef names a Kubernetes object.
+type ObjectRef struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
 }
 
 // AppliedState is the desired state a completed git-triggered plan applied.
