@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -223,6 +224,9 @@ func (p *kudodProcess) stop() error {
 	}
 }
 
+// daemonLabel is the pprof label of the in-process daemon's goroutines.
+const daemonLabel = "kudod"
+
 // inProcessDaemon runs `kudod run` inside the test binary, so that runtime/pprof profiles it.
 // Its CPU and memory cannot be told from the harness's: the figures come from kudodProcess.
 type inProcessDaemon struct {
@@ -236,7 +240,13 @@ func startInProcess(t testing.TB, s *daemonSetup) *inProcessDaemon {
 	d := &inProcessDaemon{cancel: cancel}
 	d.run = launch(t, s, func(log io.Writer) (func() error, error) {
 		return func() error {
-			if code := app.Execute(ctx, s.args(), io.Discard, log); code != 0 {
+			var code int
+			// Every goroutine of the daemon inherits the label: CPU profiles tell its samples
+			// from the harness's (go tool pprof -tagfocus=kudod=daemon).
+			pprof.Do(ctx, pprof.Labels(daemonLabel, "daemon"), func(ctx context.Context) {
+				code = app.Execute(ctx, s.args(), io.Discard, log)
+			})
+			if code != 0 {
 				return fmt.Errorf("kudod run returned exit code %d", code)
 			}
 			return nil
