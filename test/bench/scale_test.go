@@ -655,8 +655,19 @@ func (s *scaleResults) printTable(w io.Writer) {
 	}
 }
 
+// How a figure's growth from one size to the next is shown.
+const (
+	noGrowth = iota
+	// exponent k of y ∝ n^k: 1 in proportion to the instances, 2 with their square; for
+	// figures that are about nothing at no instances (times).
+	exponent
+	// perThousand is the growth per 1,000 more instances: for figures with a large part that
+	// does not depend on the instances (memory, a process's start).
+	perThousand
+)
+
 // printSeries is the series: a column per size, and how each figure grew from one size to
-// the next as an exponent (1: in proportion to the instances; 2: with their square).
+// the next.
 func (s *scaleResults) printSeries(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "kudod scale series: envtest kube-apiserver, a fresh one per size; %d objects per instance; P3 over %s\n", objectsPerInstance, s.cfg.idle)
@@ -672,28 +683,28 @@ func (s *scaleResults) printSeries(w io.Writer) {
 		name   string
 		format string
 		value  func(sizeFigures) float64
-		growth bool
+		growth int
 	}{
-		{"P1 cold start (s)", "%.1f", func(f sizeFigures) float64 { return f.p1Seconds }, true},
-		{"P1 ceiling, bare SSA (s)", "%.1f", func(f sizeFigures) float64 { return f.p1CeilingSeconds }, true},
-		{"P1 objects/s", "%.0f", func(f sizeFigures) float64 { return f.p1Rate }, false},
-		{"ceiling objects/s", "%.0f", func(f sizeFigures) float64 { return f.p1CeilingRate }, false},
-		{"P1 rate / ceiling (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1RateRatio }, false},
-		{"start → first poll (s)", "%.2f", func(f sizeFigures) float64 { return f.startSeconds }, false},
-		{"every Instance created (s)", "%.1f", func(f sizeFigures) float64 { return f.p1InstancesCreatedSeconds }, true},
-		{"P1 kudod CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.p1DaemonCPUSeconds }, true},
-		{"P1 kube-apiserver CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.apiServerCPUSeconds }, true},
-		{"P1 machine busy (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1Busy }, false},
-		{"P1 API requests / instance", "%.1f", func(f sizeFigures) float64 { return f.p1RequestsPerInstance }, false},
-		{"P1 API writes / instance", "%.1f", func(f sizeFigures) float64 { return f.p1WritesPerInstance }, false},
-		{"P3 peak RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.p3RSSMB }, true},
-		{"P3 idle RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.p3RSSIdleMB }, true},
-		{"P3 Go heap in use (MB)", "%.1f", func(f sizeFigures) float64 { return f.p3HeapMB }, true},
-		{"P3 CPU per poll (ms)", "%.1f", func(f sizeFigures) float64 { return 1000 * f.p3CPUSecondsPerPoll }, true},
-		{"P3 API writes + git fetches", "%.0f", func(f sizeFigures) float64 { return float64(f.p3APIWrites + f.p3GitFetches) }, false},
-		{"P4 kudod plan (ms)", "%.0f", func(f sizeFigures) float64 { return 1000 * f.p4Seconds }, true},
-		{"restart → first poll done (s)", "%.2f", func(f sizeFigures) float64 { return f.restartSeconds }, true},
-		{"restart peak RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.restartRSSMB }, true},
+		{"P1 cold start (s)", "%.1f", func(f sizeFigures) float64 { return f.p1Seconds }, exponent},
+		{"P1 ceiling, bare SSA (s)", "%.1f", func(f sizeFigures) float64 { return f.p1CeilingSeconds }, exponent},
+		{"P1 objects/s", "%.0f", func(f sizeFigures) float64 { return f.p1Rate }, noGrowth},
+		{"ceiling objects/s", "%.0f", func(f sizeFigures) float64 { return f.p1CeilingRate }, noGrowth},
+		{"P1 rate / ceiling (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1RateRatio }, noGrowth},
+		{"start → first poll (s)", "%.2f", func(f sizeFigures) float64 { return f.startSeconds }, noGrowth},
+		{"every Instance created (s)", "%.1f", func(f sizeFigures) float64 { return f.p1InstancesCreatedSeconds }, exponent},
+		{"P1 kudod CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.p1DaemonCPUSeconds }, exponent},
+		{"P1 kube-apiserver CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.apiServerCPUSeconds }, exponent},
+		{"P1 machine busy (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1Busy }, noGrowth},
+		{"P1 API requests / instance", "%.1f", func(f sizeFigures) float64 { return f.p1RequestsPerInstance }, noGrowth},
+		{"P1 API writes / instance", "%.1f", func(f sizeFigures) float64 { return f.p1WritesPerInstance }, noGrowth},
+		{"P3 peak RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.p3RSSMB }, perThousand},
+		{"P3 idle RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.p3RSSIdleMB }, perThousand},
+		{"P3 Go heap in use (MB)", "%.1f", func(f sizeFigures) float64 { return f.p3HeapMB }, perThousand},
+		{"P3 CPU per poll (ms)", "%.1f", func(f sizeFigures) float64 { return 1000 * f.p3CPUSecondsPerPoll }, perThousand},
+		{"P3 API writes + git fetches", "%.0f", func(f sizeFigures) float64 { return float64(f.p3APIWrites + f.p3GitFetches) }, noGrowth},
+		{"P4 kudod plan (ms)", "%.0f", func(f sizeFigures) float64 { return 1000 * f.p4Seconds }, perThousand},
+		{"restart → first poll done (s)", "%.2f", func(f sizeFigures) float64 { return f.restartSeconds }, perThousand},
+		{"restart peak RSS (MB)", "%.0f", func(f sizeFigures) float64 { return f.restartRSSMB }, perThousand},
 	}
 	for _, r := range rows {
 		line := r.name + "\t"
@@ -701,12 +712,19 @@ func (s *scaleResults) printSeries(w io.Writer) {
 			line += fmt.Sprintf(r.format+"\t", r.value(f))
 		}
 		for i := 1; i < len(s.sizes); i++ {
-			if !r.growth {
-				line += "\t"
-				continue
-			}
 			a, b := s.sizes[i-1], s.sizes[i]
-			line += fmt.Sprintf("%.2f\t", growth(float64(a.instances), r.value(a), float64(b.instances), r.value(b)))
+			switch r.growth {
+			case exponent:
+				if k := growth(float64(a.instances), r.value(a), float64(b.instances), r.value(b)); !math.IsNaN(k) {
+					line += fmt.Sprintf("n^%.2f\t", k)
+				} else {
+					line += "-\t"
+				}
+			case perThousand:
+				line += fmt.Sprintf("%+.1f /1000\t", 1000*(r.value(b)-r.value(a))/float64(b.instances-a.instances))
+			default:
+				line += "\t"
+			}
 		}
 		fmt.Fprintln(tw, line)
 	}
