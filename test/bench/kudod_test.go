@@ -51,24 +51,16 @@ type daemonSetup struct {
 	// namespace is --leader-election-namespace, the daemon's own namespace ("" is the
 	// default, kudod-system): each shard has one of its own (docs/scaling.md).
 	namespace string
-	// pprofAddr serves the daemon's /debug/pprof when set.
-	pprofAddr string
 	dir       string
 }
 
 // repositoryConfig is one entry of kudod.yaml's repositories.
 type repositoryConfig struct{ name, url string }
 
-// newDaemonSetup writes kudod.yaml and the webhook secret into a new directory, and picks free
-// loopback ports for metrics and webhooks.
-func newDaemonSetup(t testing.TB, repository, url, kubeconfig string, interval time.Duration) *daemonSetup {
-	t.Helper()
-	return newMultiRepoSetup(t, []repositoryConfig{{repository, url}}, kubeconfig, interval)
-}
-
-// newMultiRepoSetup is newDaemonSetup for a daemon following several repositories, all with
-// the same interval and webhook secret.
-func newMultiRepoSetup(t testing.TB, repos []repositoryConfig, kubeconfig string, interval time.Duration) *daemonSetup {
+// newSetup writes kudod.yaml, listing the repositories with the same poll interval, drift
+// interval (0: kudod's default) and webhook secret, and the secret into a new directory, and
+// picks free loopback ports for metrics and webhooks.
+func newSetup(t testing.TB, repos []repositoryConfig, kubeconfig string, interval, drift time.Duration) *daemonSetup {
 	t.Helper()
 	s := &daemonSetup{repository: repos[0].name, url: repos[0].url, repositories: repos, interval: interval, kubeconfig: kubeconfig, dir: t.TempDir(),
 		metricsAddr: freeAddr(t), webhookAddr: freeAddr(t)}
@@ -89,6 +81,9 @@ func newMultiRepoSetup(t testing.TB, repos []repositoryConfig, kubeconfig string
     webhook:
       secretFile: %s
 `, r.name, r.url, interval, secretFile)
+		if drift > 0 {
+			fmt.Fprintf(&cfg, "    driftInterval: %s\n", drift)
+		}
 	}
 	fmt.Fprintf(&cfg, "cluster:\n  kubeconfig: %s\n", kubeconfig)
 	if err := os.WriteFile(s.configFile(), []byte(cfg.String()), 0o600); err != nil {
@@ -108,9 +103,6 @@ func (s *daemonSetup) args() []string {
 		"--log-format", "json"}
 	if s.namespace != "" {
 		args = append(args, "--leader-election-namespace", s.namespace)
-	}
-	if s.pprofAddr != "" {
-		args = append(args, "--pprof-bind-address", s.pprofAddr)
 	}
 	return args
 }

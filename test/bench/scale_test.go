@@ -35,9 +35,13 @@ import (
 //     following both and by two daemons following one each; 0 skips it. By default the
 //     largest size of KUDOD_BENCH_SCALE.
 //   - KUDOD_BENCH_IDLE: P3's window in these runs (1m).
+//   - KUDOD_BENCH_DRIFT: the repositories' driftInterval (kudod's default, 10m, when unset). P3
+//     right after P1 sees no drift check at the default; a drift interval shorter than P3's
+//     window puts every instance's drift check in it, as a long-running daemon has them.
 type scaleConfig struct {
 	sizes          []int
 	idle           time.Duration
+	drift          time.Duration
 	noisy          bool
 	noisyInstances int
 	noise          noise
@@ -99,13 +103,20 @@ func scaleFromEnv(t testing.TB) scaleConfig {
 		}
 		c.idle = d
 	}
+	if s := os.Getenv("KUDOD_BENCH_DRIFT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			t.Fatalf("KUDOD_BENCH_DRIFT=%q: want a duration of at least 1s", s)
+		}
+		c.drift = d
+	}
 	return c
 }
 
 // scaleScenario is fullScenario at another size, without P2, with P1's timeout growing
 // with the size (a slow run still yields its figure).
-func scaleScenario(n int, idle time.Duration) scenario {
-	return scenario{instances: n, interval: 5 * time.Second, idle: idle, planRuns: 5, coldStartTimeout: 5*time.Minute + time.Duration(n)*100*time.Millisecond}
+func scaleScenario(n int, cfg scaleConfig) scenario {
+	return scenario{instances: n, interval: 5 * time.Second, idle: cfg.idle, drift: cfg.drift, planRuns: 5, coldStartTimeout: 5*time.Minute + time.Duration(n)*100*time.Millisecond}
 }
 
 // sizeFigures are the series' figures at one size.
@@ -143,9 +154,9 @@ func (f sizeFigures) fields() []field {
 
 // measureSize is one size of the series on an API server of its own: the ceiling, then P1,
 // P3 and P4 with the kudod binary.
-func measureSize(t testing.TB, bin string, n int, idle time.Duration) sizeFigures {
+func measureSize(t testing.TB, bin string, n int, cfg scaleConfig) sizeFigures {
 	t.Helper()
-	b := newBenchOn(t, scaleScenario(n, idle), testenv.NewAPIServer(t))
+	b := newBenchOn(t, scaleScenario(n, cfg), testenv.NewAPIServer(t))
 	b.ceiling()
 	var p *kudodProcess
 	b.coldStart(func() daemon { p = startProcess(t, bin, b.setup); return p })
@@ -246,7 +257,7 @@ type noisyRun struct {
 
 // measureNoisy is P1 and P3 with n instances on an API server of its own, holding the noise
 // first when there is some (its creation timed).
-func measureNoisy(t testing.TB, bin string, n int, idle time.Duration, with *noise) (noisyRun, *noiseStats) {
+func measureNoisy(t testing.TB, bin string, n int, cfg scaleConfig, with *noise) (noisyRun, *noiseStats) {
 	t.Helper()
 	cluster := testenv.NewAPIServer(t)
 	var stats *noiseStats
@@ -259,7 +270,7 @@ func measureNoisy(t testing.TB, bin string, n int, idle time.Duration, with *noi
 		fmt.Printf("noise: %d ConfigMaps and Secrets and %d events created in %.1f s (%.0f objects/s)\n",
 			s.objects, s.events, s.seconds, float64(s.objects+s.events)/s.seconds)
 	}
-	b := newBenchOn(t, scaleScenario(n, idle), cluster)
+	b := newBenchOn(t, scaleScenario(n, cfg), cluster)
 	var p *kudodProcess
 	b.coldStart(func() daemon { p = startProcess(t, bin, b.setup); return p })
 	b.idle(p.pid())
@@ -418,7 +429,7 @@ func runFleet(t testing.TB, bin string, cluster *testenv.Cluster, repos []*fleet
 // measureShards deploys n instances in two repositories, first with one daemon following
 // both, then, on another API server, with two daemons (shards) following one each, each
 // impersonating a user of its own so that an audit webhook sees who wrote which Instance.
-func measureShards(t testing.TB, bin string, n int, idle time.Duration) shardFigures {
+func measureShards(t testing.TB, bin string, n int, cfg scaleConfig) shardFigures {
 	t.Helper()
 	f := shardFigures{instances: n}
 	suffix := make([]byte, 3)
@@ -434,11 +445,11 @@ func measureShards(t testing.TB, bin string, n int, idle time.Duration) shardFig
 		repo, _ := newBenchRepo(t, refs)
 		repos = append(repos, &fleetRepo{name: "shard-" + prefix + "-" + name, refs: refs, server: repo.serve(t)})
 	}
-	timeout := scaleScenario(n, idle).coldStartTimeout
-	interval := scaleScenario(n, idle).interval
+	sc := scaleScenario(n, cfg)
+	timeout, interval, idle := sc.coldStartTimeout, sc.interval, sc.idle
 	phase(t, "single", func(t testing.TB) {
 		cluster := testenv.NewAPIServer(t)
-		d := &fleetDaemon{setup: newMultiRepoSetup(t, []repositoryConfig{{repos[0].name, repos[0].server.URL}, {repos[1].name, repos[1].server.URL}}, cluster.Kubeconfig, interval), repos: []int{0, 1}}
+		d := &fleetDaemon{setup: newSetup(t, []repositoryConfig{{repos[0].name, repos[0].server.URL}, {repos[1].name, repos[1].server.URL}}, cluster.Kubeconfig, interval, sc.drift), repos: []int{0, 1}}
 		f.singleP1Seconds = runFleet(t, bin, cluster, repos, []*fleetDaemon{d}, idle, timeout)
 		f.singleRSSMB, f.singleRSSIdleMB, f.singleHeapMB = mb(d.usage.peakRSS), mb(d.usage.rss), d.heapMB
 		f.singleStartSeconds, f.singleCPUPerPoll = d.start, d.idleCPUPerPoll
@@ -449,7 +460,7 @@ func measureShards(t testing.TB, bin string, n int, idle time.Duration) shardFig
 		var daemons []*fleetDaemon
 		for i, name := range shardNames {
 			kubeconfig := impersonatingKubeconfig(t, cluster.Kubeconfig, "kudod-shard-"+name)
-			s := newMultiRepoSetup(t, []repositoryConfig{{repos[i].name, repos[i].server.URL}}, kubeconfig, interval)
+			s := newSetup(t, []repositoryConfig{{repos[i].name, repos[i].server.URL}}, kubeconfig, interval, sc.drift)
 			s.namespace = "kudod-shard-" + name
 			daemons = append(daemons, &fleetDaemon{setup: s, repos: []int{i}})
 		}
@@ -513,23 +524,23 @@ func measureScale(t testing.TB, bin string, cfg scaleConfig) *scaleResults {
 	}
 	for _, n := range cfg.sizes {
 		run(fmt.Sprintf("size-%d", n), func(t testing.TB) {
-			f := measureSize(t, bin, n, cfg.idle)
+			f := measureSize(t, bin, n, cfg)
 			res.sizes = append(res.sizes, f)
 		})
 	}
 	if cfg.noisy {
 		run("quiet", func(t testing.TB) {
-			r, _ := measureNoisy(t, bin, cfg.noisyInstances, cfg.idle, nil)
+			r, _ := measureNoisy(t, bin, cfg.noisyInstances, cfg, nil)
 			res.quiet = &r
 		})
 		run("noisy", func(t testing.TB) {
-			r, s := measureNoisy(t, bin, cfg.noisyInstances, cfg.idle, &cfg.noise)
+			r, s := measureNoisy(t, bin, cfg.noisyInstances, cfg, &cfg.noise)
 			res.noisy, res.noise = &r, s
 		})
 	}
 	if cfg.shard > 0 {
 		run("shards", func(t testing.TB) {
-			f := measureShards(t, bin, cfg.shard, cfg.idle)
+			f := measureShards(t, bin, cfg.shard, cfg)
 			res.shard = &f
 		})
 	}
@@ -538,7 +549,7 @@ func measureScale(t testing.TB, bin string, cfg scaleConfig) *scaleResults {
 
 // fields are the JSON keys of everything measured.
 func (s *scaleResults) fields() []field {
-	fs := []field{{"scale_sizes", s.cfg.sizes}, {"scale_idle_seconds", s.cfg.idle.Seconds()}}
+	fs := []field{{"scale_sizes", s.cfg.sizes}, {"scale_idle_seconds", s.cfg.idle.Seconds()}, {"scale_drift_interval_seconds", s.cfg.drift.Seconds()}}
 	for _, f := range s.sizes {
 		fs = append(fs, f.fields()...)
 	}

@@ -33,6 +33,8 @@ type scenario struct {
 	latencySamples int
 	// idle is P3's window without commits.
 	idle time.Duration
+	// drift is the repository's driftInterval (0: kudod's default).
+	drift time.Duration
 	// planRuns is how many times P4 runs `kudod plan`.
 	planRuns int
 	// coldStartTimeout bounds P1.
@@ -101,7 +103,7 @@ func newBenchOn(t testing.TB, sc scenario, cluster *testenv.Cluster) *bench {
 	b.lastCommit, b.lastValue = b.first, "v0"
 	b.server = b.repo.serve(t)
 	repository := "bench-" + b.prefix
-	b.setup = newDaemonSetup(t, repository, b.server.URL, cluster.Kubeconfig, sc.interval)
+	b.setup = newSetup(t, []repositoryConfig{{repository, b.server.URL}}, cluster.Kubeconfig, sc.interval, sc.drift)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	b.plans = trackPlans(ctx, c, repository)
