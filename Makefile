@@ -19,7 +19,7 @@ ifneq ($(KUDOD_OPERATORS_DIR),)
 export KUDOD_OPERATORS_DIR := $(abspath $(KUDOD_OPERATORS_DIR))
 endif
 
-.PHONY: all build image test unit lint control-plane cluster gitea test-deps generate bench bench-profile demo demo-down screenshots
+.PHONY: all build image test unit lint control-plane cluster gitea test-deps generate bench bench-scale bench-profile demo demo-down screenshots
 
 all: build
 
@@ -91,11 +91,14 @@ demo-down:
 
 ## bench: the four headline figures on envtest's API server (README "Performance"): a table on
 ## stdout and JSON in $(BENCH_OUT). Not part of `make test`, which runs its N=10 smoke mode.
+## KUDOD_BENCH_SCALE=1000,3000,10000 adds the scale series, the noisy cluster and the sharded
+## run (docs/scaling.md), their keys in the same JSON.
 BENCH_OUT ?= bench-results.json
+BENCH_TIMEOUT ?= $(if $(KUDOD_BENCH_SCALE),4h,15m)
 bench: build
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
 	KUDOD_BIN=$(CURDIR)/bin/kudod BENCH_OUT=$(BENCH_OUT) \
-	go test -count=1 -run '^$$' -bench '^BenchmarkDaemon$$' -benchtime 1x -timeout 15m ./test/bench
+	go test -count=1 -run '^$$' -bench '^BenchmarkDaemon$$' -benchtime 1x -timeout $(BENCH_TIMEOUT) ./test/bench
 	@echo "push → success commit status through a Gitea webhook (ns/op = latency per push):"
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh cluster) KUDOD_BIN=$(CURDIR)/bin/kudod \
 	go test -count=1 -run '^$$' -bench '^BenchmarkGiteaWebhookLatency$$' -benchtime 10x -timeout 10m ./test/e2e
@@ -109,7 +112,18 @@ screenshots: test-deps build
 	KUDOD_BIN=$(CURDIR)/bin/kudod KUDOD_UI_SCREENSHOTS=$(CURDIR)/docs/images \
 	go test -count=1 -run '^TestUI$$' -timeout 10m ./test/e2e
 
-## bench-profile: CPU profiles of kudod (in process) and kube-apiserver during P1, top functions printed.
+## bench-scale: only the scale runs of `make bench` (KUDOD_BENCH_SCALE, KUDOD_BENCH_NOISY,
+## KUDOD_BENCH_SHARD; docs/scaling.md), tables on stdout and JSON in $(BENCH_SCALE_OUT).
+BENCH_SCALE_OUT ?= bench-scale-results.json
+BENCH_SCALE_TIMEOUT ?= 4h
+bench-scale: build
+	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
+	KUDOD_BIN=$(CURDIR)/bin/kudod BENCH_OUT=$(BENCH_SCALE_OUT) \
+	go test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout $(BENCH_SCALE_TIMEOUT) ./test/bench
+
+## bench-profile: CPU and heap profiles of kudod (in process) during P1 and P3 idle, and
+## kube-apiserver's CPU during P1, at KUDOD_BENCH_INSTANCES (1000); top functions printed.
+BENCH_PROFILE_TIMEOUT ?= 1h
 bench-profile:
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
-	go test -count=1 -run '^$$' -bench '^BenchmarkColdStartProfile$$' -benchtime 1x -timeout 15m ./test/bench
+	go test -count=1 -run '^$$' -bench '^BenchmarkColdStartProfile$$' -benchtime 1x -timeout $(BENCH_PROFILE_TIMEOUT) ./test/bench

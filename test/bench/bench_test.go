@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -87,6 +88,11 @@ func measure(t testing.TB, sc scenario, bin string) (*Results, error) {
 
 	b.idle(p.pid())
 	b.planDiff(bin)
+	// Stopped now rather than when the test ends: `make bench` measures more after this run
+	// (KUDOD_BENCH_SCALE), and a daemon polling on would weigh on those figures.
+	if err := p.stop(); err != nil {
+		t.Errorf("stopping kudod: %v", err)
+	}
 	res.TotalSeconds = time.Since(began).Seconds()
 	res.judge()
 	return res, webhookErr
@@ -107,17 +113,27 @@ func instancesFromEnv(t testing.TB, def int) int {
 
 // BenchmarkDaemon is `make bench`: every figure once (it ignores b.N: one run is minutes),
 // printed as a table and written as JSON to $BENCH_OUT (default bench-results.json at the
-// repository root).
+// repository root). With KUDOD_BENCH_SCALE (or KUDOD_BENCH_NOISY, KUDOD_BENCH_SHARD) set, the
+// scale runs follow (scaleConfig), their keys after the others in the same JSON.
 func BenchmarkDaemon(b *testing.B) {
+	cfg := scaleFromEnv(b)
 	sc := fullScenario()
 	sc.instances = instancesFromEnv(b, sc.instances)
-	res, _ := measure(b, sc, kudodBinary(b))
+	bin := kudodBinary(b)
+	res, _ := measure(b, sc, bin)
 	res.printTable(os.Stdout)
-	out, err := outputPath()
+	var extra []field
+	if cfg.enabled() {
+		began := time.Now()
+		s := measureScale(b, bin, cfg)
+		s.printTable(os.Stdout)
+		extra = append(s.fields(), field{"scale_total_seconds", time.Since(began).Seconds()})
+	}
+	out, err := outputPath("BENCH_OUT", "bench-results.json")
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := res.writeJSON(out); err != nil {
+	if err := writeReport(out, res, extra); err != nil {
 		b.Fatal(err)
 	}
 	fmt.Printf("wrote %s\n", out)
@@ -132,13 +148,63 @@ func BenchmarkDaemon(b *testing.B) {
 	b.ReportMetric(1000*res.P4Seconds, "p4-ms")
 }
 
-// BenchmarkColdStartProfile runs P1 with `kudod run` inside the test binary and writes two
-// CPU profiles of the P1 window: the daemon's (with the harness's Instance watch) to
-// $BENCH_PROFILE (default bench-cpu.pprof at the repository root) and kube-apiserver's, from
-// its /debug/pprof, beside it with an -apiserver suffix; then prints their top functions.
+// scaleHead is the JSON report's head when only the scale runs ran.
+type scaleHead struct {
+	Machine      Machine `json:"machine"`
+	LoadAverage  string  `json:"load_average_at_start"`
+	KudodVersion string  `json:"kudod_version"`
+	Date         string  `json:"date"`
+	TotalSeconds float64 `json:"total_seconds"`
+}
+
+// BenchmarkScale is `make bench-scale`: only the scale runs of BenchmarkDaemon (scaleConfig),
+// as tables and as JSON in $BENCH_OUT (default bench-scale-results.json).
+func BenchmarkScale(b *testing.B) {
+	cfg := scaleFromEnv(b)
+	if !cfg.enabled() {
+		b.Fatal(errNoScale)
+	}
+	began := time.Now()
+	machine, err := thisMachine()
+	if err != nil {
+		b.Fatal(err)
+	}
+	bin := kudodBinary(b)
+	head := scaleHead{Machine: machine, LoadAverage: loadAverage(), KudodVersion: version(bin), Date: began.UTC().Format(time.RFC3339)}
+	s := measureScale(b, bin, cfg)
+	fmt.Printf("kudod %s; %d cores, %s; load average %s at the start\n", head.KudodVersion, machine.Cores, machine.CPUModel, head.LoadAverage)
+	s.printTable(os.Stdout)
+	head.TotalSeconds = time.Since(began).Seconds()
+	fmt.Printf("took %s\n", time.Since(began).Round(time.Second))
+	out, err := outputPath("BENCH_OUT", "bench-scale-results.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := writeReport(out, head, s.fields()); err != nil {
+		b.Fatal(err)
+	}
+	fmt.Printf("wrote %s\n", out)
+}
+
+// BenchmarkColdStartProfile is `make bench-profile`: P1 and P3 with `kudod run` inside the
+// test binary, at KUDOD_BENCH_INSTANCES (1,000). It writes, beside $BENCH_PROFILE (default
+// bench-cpu.pprof at the repository root):
+//
+//   - bench-cpu.pprof: the test binary's CPU during P1, the daemon's goroutines labelled
+//     kudod=daemon (the tops printed are theirs), and bench-cpu-apiserver.pprof:
+//     kube-apiserver's, from its /debug/pprof;
+//   - bench-heap.pprof: the heap when P1 ends (in use, and allocated during P1; the harness's
+//     share is small: its Instance watch and clients);
+//   - bench-cpu-idle.pprof and bench-heap-idle.pprof: CPU over P3's window
+//     (KUDOD_BENCH_IDLE, 1m) and the heap at its end;
+//
+// and prints their top functions.
 func BenchmarkColdStartProfile(b *testing.B) {
+	// Sample the heap finer than the default one in 512 KiB: the daemon's heap is tens of MB.
+	runtime.MemProfileRate = 16 << 10
 	sc := fullScenario()
 	sc.instances = instancesFromEnv(b, sc.instances)
+	sc.idle = scaleFromEnv(b).idle
 	bb := newBench(b, sc)
 	path := os.Getenv("BENCH_PROFILE")
 	if path == "" {
@@ -151,30 +217,57 @@ func BenchmarkColdStartProfile(b *testing.B) {
 		}
 		path = filepath.Join(root, path)
 	}
-	apiPath := strings.TrimSuffix(path, filepath.Ext(path)) + "-apiserver" + filepath.Ext(path)
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
+	sibling := func(suffix string, heap bool) string {
+		dir, base := filepath.Split(path)
+		ext := filepath.Ext(base)
+		stem := strings.TrimSuffix(base, ext)
+		if heap {
+			if h := strings.Replace(stem, "cpu", "heap", 1); h != stem {
+				stem = h
+			} else {
+				stem += "-heap"
+			}
+		}
+		return filepath.Join(dir, stem+suffix+ext)
 	}
-	defer f.Close()
+	apiPath, heapPath, idlePath, idleHeapPath := sibling("-apiserver", false), sibling("", true), sibling("-idle", false), sibling("-idle", true)
 	// kube-apiserver profiles a fixed window: P1's length in the last run, about.
 	window := max(5*time.Second, time.Duration(sc.instances)*30*time.Millisecond)
 	apiProfile := make(chan error, 1)
 	go func() { apiProfile <- profileAPIServer(context.Background(), bb.cluster.Config, window, apiPath) }()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	bb.coldStart(func() daemon { return startInProcess(b, bb.setup) })
-	pprof.StopCPUProfile()
+	var d daemon
+	cpuProfile(b, path, func() {
+		d = bb.coldStart(func() daemon { return startInProcess(b, bb.setup) })
+	})
 	if err := <-apiProfile; err != nil {
 		b.Fatal(err)
 	}
+	heapProfile(b, heapPath)
 	fmt.Printf("P1 in process: %d instances in %.1f s, every Instance created at %.1f s, machine %.0f%% busy\n",
 		sc.instances, bb.res.P1Seconds, bb.res.P1InstancesCreatedSeconds, 100*bb.res.P1MachineBusy)
-	for _, p := range []string{path, apiPath} {
-		fmt.Printf("== %s\n", p)
-		for _, args := range [][]string{{"-top", "-nodecount=25"}, {"-top", "-cum", "-nodecount=50"}} {
-			out, err := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), p)...).CombinedOutput()
+	cpuProfile(b, idlePath, func() { bb.idle(os.Getpid()) })
+	heapProfile(b, idleHeapPath)
+	fmt.Printf("P3 in process (the harness included): %.1f ms CPU per poll over %d polls, peak RSS %.0f MB\n",
+		1000*bb.res.P3CPUSecondsPerPoll, bb.res.P3Polls, bb.res.P3RSSMB)
+	if err := d.stop(); err != nil {
+		b.Errorf("stopping kudod: %v", err)
+	}
+	// The daemon's samples only: the harness scrapes kube-apiserver's metrics in the window.
+	daemonOnly := "-tagfocus=" + daemonLabel + "=daemon"
+	tops := []struct {
+		path string
+		args [][]string
+	}{
+		{path, [][]string{{"-top", daemonOnly, "-nodecount=25"}, {"-top", "-cum", daemonOnly, "-nodecount=50"}}},
+		{apiPath, [][]string{{"-top", "-nodecount=25"}, {"-top", "-cum", "-nodecount=50"}}},
+		{heapPath, [][]string{{"-top", "-nodecount=25", "-sample_index=inuse_space"}, {"-top", "-nodecount=25", "-sample_index=alloc_space"}}},
+		{idlePath, [][]string{{"-top", daemonOnly, "-nodecount=25"}, {"-top", "-cum", daemonOnly, "-nodecount=40"}}},
+		{idleHeapPath, [][]string{{"-top", "-nodecount=25", "-sample_index=inuse_space"}}},
+	}
+	for _, p := range tops {
+		fmt.Printf("== %s\n", p.path)
+		for _, args := range p.args {
+			out, err := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), p.path)...).CombinedOutput()
 			if err != nil {
 				b.Logf("go tool pprof: %v", err)
 			}
@@ -182,6 +275,36 @@ func BenchmarkColdStartProfile(b *testing.B) {
 		}
 	}
 	b.ReportMetric(bb.res.P1Seconds, "p1-s")
+}
+
+// cpuProfile writes a CPU profile of this process while f runs to path.
+func cpuProfile(t testing.TB, path string, f func()) {
+	t.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := pprof.StartCPUProfile(out); err != nil {
+		t.Fatal(err)
+	}
+	defer pprof.StopCPUProfile()
+	f()
+}
+
+// heapProfile writes this process's heap profile to path, after a collection so that "in
+// use" is up to date.
+func heapProfile(t testing.TB, path string) {
+	t.Helper()
+	runtime.GC()
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if err := pprof.Lookup("heap").WriteTo(out, 0); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestSmoke runs every phase with 10 instances, a 1 s interval and a few seconds idle, and

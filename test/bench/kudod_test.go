@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,22 +37,32 @@ func kudodBinary(t testing.TB) string {
 
 // daemonSetup is what a daemon run is configured with.
 type daemonSetup struct {
-	repository string
-	url        string
-	interval   time.Duration
-	kubeconfig string
+	// repository and url are the first repository's (the one P2 pushes to and the webhook
+	// names); repositories are all of them.
+	repository   string
+	url          string
+	repositories []repositoryConfig
+	interval     time.Duration
+	kubeconfig   string
 	// webhookSecret signs deliveries to POST /hooks/<repository>.
 	webhookSecret []byte
 	metricsAddr   string
 	webhookAddr   string
-	dir           string
+	// namespace is --leader-election-namespace, the daemon's own namespace ("" is the
+	// default, kudod-system): each shard has one of its own (docs/scaling.md).
+	namespace string
+	dir       string
 }
 
-// newDaemonSetup writes kudod.yaml and the webhook secret into a new directory, and picks free
-// loopback ports for metrics and webhooks.
-func newDaemonSetup(t testing.TB, repository, url, kubeconfig string, interval time.Duration) *daemonSetup {
+// repositoryConfig is one entry of kudod.yaml's repositories.
+type repositoryConfig struct{ name, url string }
+
+// newSetup writes kudod.yaml, listing the repositories with the same poll interval, drift
+// interval (0: kudod's default) and webhook secret, and the secret into a new directory, and
+// picks free loopback ports for metrics and webhooks.
+func newSetup(t testing.TB, repos []repositoryConfig, kubeconfig string, interval, drift time.Duration) *daemonSetup {
 	t.Helper()
-	s := &daemonSetup{repository: repository, url: url, interval: interval, kubeconfig: kubeconfig, dir: t.TempDir(),
+	s := &daemonSetup{repository: repos[0].name, url: repos[0].url, repositories: repos, interval: interval, kubeconfig: kubeconfig, dir: t.TempDir(),
 		metricsAddr: freeAddr(t), webhookAddr: freeAddr(t)}
 	random := make([]byte, 32)
 	_, _ = rand.Read(random) // crypto/rand.Read never fails
@@ -60,17 +71,22 @@ func newDaemonSetup(t testing.TB, repository, url, kubeconfig string, interval t
 	if err := os.WriteFile(secretFile, s.webhookSecret, 0o600); err != nil {
 		t.Fatalf("writing the webhook secret: %v", err)
 	}
-	cfg := fmt.Sprintf(`repositories:
-  - name: %s
+	var cfg strings.Builder
+	cfg.WriteString("repositories:\n")
+	for _, r := range repos {
+		fmt.Fprintf(&cfg, `  - name: %s
     url: %s
     branch: main
     interval: %s
     webhook:
       secretFile: %s
-cluster:
-  kubeconfig: %s
-`, repository, url, interval, secretFile, kubeconfig)
-	if err := os.WriteFile(s.configFile(), []byte(cfg), 0o600); err != nil {
+`, r.name, r.url, interval, secretFile)
+		if drift > 0 {
+			fmt.Fprintf(&cfg, "    driftInterval: %s\n", drift)
+		}
+	}
+	fmt.Fprintf(&cfg, "cluster:\n  kubeconfig: %s\n", kubeconfig)
+	if err := os.WriteFile(s.configFile(), []byte(cfg.String()), 0o600); err != nil {
 		t.Fatalf("writing kudod.yaml: %v", err)
 	}
 	return s
@@ -81,10 +97,14 @@ func (s *daemonSetup) configFile() string { return filepath.Join(s.dir, "kudod.y
 // args are `kudod run`'s arguments: the daemon's defaults (QPS, burst, concurrency) except
 // that there is one replica, and every listener is on a free loopback port.
 func (s *daemonSetup) args() []string {
-	return []string{"run", "--config", s.configFile(), "--leader-elect=false",
+	args := []string{"run", "--config", s.configFile(), "--leader-elect=false",
 		"--metrics-bind-address", s.metricsAddr, "--health-probe-bind-address", "0",
 		"--webhook-bind-address", s.webhookAddr, "--cache-dir", filepath.Join(s.dir, "cache"),
 		"--log-format", "json"}
+	if s.namespace != "" {
+		args = append(args, "--leader-election-namespace", s.namespace)
+	}
+	return args
 }
 
 // freeAddr returns a loopback address with a port nothing listens on just now.
@@ -196,6 +216,9 @@ func (p *kudodProcess) stop() error {
 	}
 }
 
+// daemonLabel is the pprof label of the in-process daemon's goroutines.
+const daemonLabel = "kudod"
+
 // inProcessDaemon runs `kudod run` inside the test binary, so that runtime/pprof profiles it.
 // Its CPU and memory cannot be told from the harness's: the figures come from kudodProcess.
 type inProcessDaemon struct {
@@ -209,7 +232,13 @@ func startInProcess(t testing.TB, s *daemonSetup) *inProcessDaemon {
 	d := &inProcessDaemon{cancel: cancel}
 	d.run = launch(t, s, func(log io.Writer) (func() error, error) {
 		return func() error {
-			if code := app.Execute(ctx, s.args(), io.Discard, log); code != 0 {
+			var code int
+			// Every goroutine of the daemon inherits the label: CPU profiles tell its samples
+			// from the harness's (go tool pprof -tagfocus=kudod=daemon).
+			pprof.Do(ctx, pprof.Labels(daemonLabel, "daemon"), func(ctx context.Context) {
+				code = app.Execute(ctx, s.args(), io.Discard, log)
+			})
+			if code != 0 {
 				return fmt.Errorf("kudod run returned exit code %d", code)
 			}
 			return nil

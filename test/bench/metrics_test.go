@@ -87,6 +87,31 @@ func scrapeClientRequests(ctx context.Context, addr string) (map[string]int64, e
 	return counts, nil
 }
 
+// scrapeSum reads a metric from the daemon's /metrics: a gauge's or counter's value, a
+// histogram's count, summed over its series; an error when it has none yet.
+func scrapeSum(ctx context.Context, addr, name string) (float64, error) {
+	families, err := scrape(ctx, http.DefaultClient, "http://"+addr+"/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("kudod: %w", err)
+	}
+	f := families[name]
+	if f == nil || len(f.GetMetric()) == 0 {
+		return 0, fmt.Errorf("kudod's metrics have no %s", name)
+	}
+	var sum float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetHistogram() != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum, nil
+}
+
 // scrape reads Prometheus metrics in the text format.
 func scrape(ctx context.Context, c *http.Client, url string) (map[string]*dto.MetricFamily, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

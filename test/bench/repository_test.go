@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The benchmark's operator: four small objects that are healthy as soon as they exist, so the
@@ -226,6 +227,19 @@ type gitServer struct {
 	refs atomic.Int64
 	// fetches counts pack negotiations (POST git-upload-pack): only a fetch makes them.
 	fetches atomic.Int64
+	// firstRefs is when the first ref advertisement was asked for: a daemon's first poll.
+	firstRefs atomic.Pointer[time.Time]
+}
+
+// forgetPolls makes the next ref advertisement the first again: another daemon follows.
+func (s *gitServer) forgetPolls() { s.firstRefs.Store(nil) }
+
+// firstPoll returns when a client first asked for the refs, and whether one has.
+func (s *gitServer) firstPoll() (time.Time, bool) {
+	if at := s.firstRefs.Load(); at != nil {
+		return *at, true
+	}
+	return time.Time{}, false
 }
 
 // serve starts an HTTP server for the repository until the test ends.
@@ -243,6 +257,8 @@ func (r *benchRepo) serve(t testing.TB) *gitServer {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		switch {
 		case req.Method == http.MethodGet && strings.HasSuffix(req.URL.Path, "/info/refs"):
+			now := time.Now()
+			s.firstRefs.CompareAndSwap(nil, &now)
 			s.refs.Add(1)
 		case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/git-upload-pack"):
 			s.fetches.Add(1)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -196,15 +197,51 @@ func seconds(samples []float64) string {
 }
 
 // writeJSON writes the results to path.
-func (r *Results) writeJSON(path string) error {
-	var data bytes.Buffer
-	enc := json.NewEncoder(&data)
-	enc.SetEscapeHTML(false) // goal names hold ">="
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+func (r *Results) writeJSON(path string) error { return writeReport(path, r, nil) }
+
+// field is one more key of the JSON report, after the struct's.
+type field struct {
+	key   string
+	value any
+}
+
+// writeReport writes head as an indented JSON object to path, with the extra keys after its
+// own, in order.
+func writeReport(path string, head any, extra []field) error {
+	encode := func(v any, prefix string) ([]byte, error) {
+		var data bytes.Buffer
+		enc := json.NewEncoder(&data)
+		enc.SetEscapeHTML(false) // goal names hold ">="
+		enc.SetIndent(prefix, "  ")
+		if err := enc.Encode(v); err != nil {
+			return nil, err
+		}
+		return bytes.TrimSuffix(data.Bytes(), []byte("\n")), nil
+	}
+	data, err := encode(head, "")
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path, data.Bytes(), 0o644); err != nil {
+	if len(extra) > 0 {
+		var more bytes.Buffer
+		for _, f := range extra {
+			v := f.value
+			if x, ok := v.(float64); ok && (math.IsNaN(x) || math.IsInf(x, 0)) {
+				v = nil // a ratio of a figure that was not measured
+			}
+			value, err := encode(v, "  ")
+			if err != nil {
+				return fmt.Errorf("%s: %w", f.key, err)
+			}
+			fmt.Fprintf(&more, ",\n  %q: %s", f.key, value)
+		}
+		body := bytes.TrimSuffix(data, []byte("\n}"))
+		if len(body) == len(data) {
+			return fmt.Errorf("the report's head is not a JSON object")
+		}
+		data = append(append(body, more.Bytes()...), "\n}"...)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
@@ -223,12 +260,12 @@ func median(samples []float64) float64 {
 	return s[len(s)/2]
 }
 
-// outputPath is $BENCH_OUT, else bench-results.json; a relative path is taken from the
-// repository root, not from the package directory `go test` runs in.
-func outputPath() (string, error) {
-	p := os.Getenv("BENCH_OUT")
+// outputPath is the path in the environment variable env, else def; a relative path is taken
+// from the repository root, not from the package directory `go test` runs in.
+func outputPath(env, def string) (string, error) {
+	p := os.Getenv(env)
 	if p == "" {
-		p = "bench-results.json"
+		p = def
 	}
 	if filepath.IsAbs(p) {
 		return p, nil

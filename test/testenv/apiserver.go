@@ -22,6 +22,14 @@ func APIServer(t testing.TB) *Cluster {
 	return shared(t, "envtest API server", startAPIServer)
 }
 
+// NewAPIServer starts an API server like APIServer's for this test alone, and stops it when
+// the test ends: figures that must not depend on what earlier tests left behind (make bench's
+// scale series, docs/scaling.md) get an empty one.
+func NewAPIServer(t testing.TB) *Cluster {
+	t.Helper()
+	return dedicated(t, "envtest API server", startAPIServer)
+}
+
 // Get returns the package's shared API server, as APIServer does.
 func Get(t testing.TB) *Cluster {
 	t.Helper()
