@@ -322,7 +322,11 @@ func plans(in *v1alpha1.Instance, m masker, links commitLinker, cmds commander) 
 		for _, ph := range ps.Phases {
 			phase := Phase{Name: ph.Name, Strategy: ph.Strategy, Status: string(ph.Status), Message: m.text(ph.Message), Steps: []Step{}}
 			for _, st := range ph.Steps {
-				phase.Steps = append(phase.Steps, Step{Name: st.Name, Status: string(st.Status), Message: m.text(st.Message)})
+				step := Step{Name: st.Name, Status: string(st.Status), Message: m.text(st.Message)}
+				for _, o := range st.Objects {
+					step.Objects = append(step.Objects, Object{APIVersion: o.APIVersion, Kind: o.Kind, Namespace: o.Namespace, Name: o.Name})
+				}
+				phase.Steps = append(phase.Steps, step)
 			}
 			p.Phases = append(p.Phases, phase)
 		}
@@ -387,10 +391,14 @@ func planTiming(in *v1alpha1.Instance, ps *v1alpha1.PlanStatus, p *Plan) {
 				stepStart, startEstimated = ph.Start, ph.StartEstimated
 			}
 			st.LastUpdated = timePtr(src.Steps[j].LastUpdated)
+			if rec := src.Steps[j].StartTime; rec != nil {
+				// Recorded by the engine when the step started: nothing to estimate.
+				stepStart, startEstimated = timePtr(rec), false
+			}
 			switch v1alpha1.ExecutionStatus(st.Status) {
 			case v1alpha1.StatusInProgress:
 				st.Start = st.LastUpdated
-				if st.Start == nil {
+				if src.Steps[j].StartTime != nil || st.Start == nil {
 					st.Start, st.StartEstimated = stepStart, startEstimated
 				}
 			case v1alpha1.StatusError:

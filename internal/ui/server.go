@@ -212,6 +212,7 @@ func (s *Server) getInstance(w http.ResponseWriter, r *http.Request) {
 	}
 	d := s.detail(r.Context(), in, nil)
 	d.ObjectsNote = readHealth(r.Context(), s.opts.Client, d.Objects)
+	stepHealth(&d)
 	writeJSON(w, http.StatusOK, d)
 }
 
@@ -233,7 +234,28 @@ func (s *Server) detail(ctx context.Context, in *v1alpha1.Instance, health map[s
 			d.Objects[i].Health, d.Objects[i].Message = h.Health, h.Message
 		}
 	}
+	stepHealth(&d)
 	return d
+}
+
+// stepHealth gives each step's objects the health read for the instance's objects.
+func stepHealth(d *InstanceDetail) {
+	health := make(map[string]Object, len(d.Objects))
+	for _, o := range d.Objects {
+		health[objectKey(o)] = o
+	}
+	for i := range d.Plans {
+		for j := range d.Plans[i].Phases {
+			for k := range d.Plans[i].Phases[j].Steps {
+				objs := d.Plans[i].Phases[j].Steps[k].Objects
+				for n := range objs {
+					if h, ok := health[objectKey(objs[n])]; ok {
+						objs[n].Health, objs[n].Message = h.Health, h.Message
+					}
+				}
+			}
+		}
+	}
 }
 
 func objectKey(o Object) string {

@@ -578,3 +578,34 @@ func TestServesOnlyLoopbackReads(t *testing.T) {
 		t.Errorf("the instance page: %d %.100s", code, body)
 	}
 }
+
+// A step that records its start and objects (as the engine does) is drawn from them: no
+// estimated start, and its objects with the health read for the instance's objects.
+func TestStepsWithRecordedStartAndObjects(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	in := &v1alpha1.Instance{}
+	if err := ts.client.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "web"}, in); err != nil {
+		t.Fatal(err)
+	}
+	up := in.Status.Plan("update")
+	app := &up.Phases[1].Steps[0]
+	app.StartTime = mt(2 * time.Second)
+	app.Objects = []v1alpha1.ObjectRef{{APIVersion: "apps/v1", Kind: "Deployment", Namespace: "demo", Name: "web"}}
+	up.Phases[1].Steps[1].StartTime = mt(4 * time.Second)
+	if err := ts.client.Status().Update(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	var d InstanceDetail
+	ts.getJSON(t, "/api/instances/demo/web", &d)
+	rollout := d.Plans[2].Phases[1]
+	st := rollout.Steps[0]
+	if st.Start == nil || st.Start.Sub(t0) != 2*time.Second || st.StartEstimated {
+		t.Errorf("running step: start %v estimated %v", st.Start, st.StartEstimated)
+	}
+	if w := rollout.Steps[1]; w.Start == nil || w.Start.Sub(t0) != 4*time.Second || w.StartEstimated || w.End == nil || w.End.Sub(t0) != 5*time.Second {
+		t.Errorf("complete step: start %v estimated %v end %v", w.Start, w.StartEstimated, w.End)
+	}
+	if len(st.Objects) != 1 || st.Objects[0].Name != "web" || st.Objects[0].Health != "Current" {
+		t.Errorf("step objects: %+v", st.Objects)
+	}
+}
