@@ -128,4 +128,3 @@ func (c *Config) NotifyTargets() []notify.Notification {
 	}
 	return out
 }
-
