@@ -173,6 +173,8 @@ type Options struct {
 	Poster *forge.Poster
 	// QueueSize bounds the deliveries waiting (outbox.DefaultSize when zero).
 	QueueSize int
+	// DrainTimeout bounds the deliveries at shutdown (outbox.DefaultDrainTimeout when zero).
+	DrainTimeout time.Duration
 	// Registerer gets the metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     logr.Logger
@@ -250,9 +252,10 @@ func New(opts Options) (*Notifier, error) {
 		n.order = append(n.order, nt.Name)
 	}
 	n.queue = outbox.New(n.order, outbox.Options[delivery]{
-		Size:    opts.QueueSize,
-		Lane:    func(d delivery) string { return d.target },
-		Deliver: n.deliver,
+		Size:         opts.QueueSize,
+		DrainTimeout: opts.DrainTimeout,
+		Lane:         func(d delivery) string { return d.target },
+		Deliver:      n.deliver,
 		Dropped: func(d delivery, why string) {
 			n.metrics.dropped.WithLabelValues(d.target).Inc()
 			n.log.Info("notification dropped: "+why, "notification", d.target, "instance", d.event.Instance.Namespace+"/"+d.event.Instance.Name, "plan", d.event.Plan, "outcome", d.event.Outcome)
