@@ -12,7 +12,7 @@ import (
 
 // ScopePlan is the scope of a parameter only a run sets (`scope: plan` in params.yaml, a field
 // KUDO's loader ignores): `kudod trigger -p` and a schedule's parameters give it a value for
-// one execution; instance files may not (docs/operations.md, Plan-scoped parameters).
+// one execution; instance files may not (docs/recovery.md, Plan-scoped parameters).
 const ScopePlan = "plan"
 
 // Bounds on the plan-scoped values of one run: they travel in an annotation and are recorded

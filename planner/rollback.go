@@ -7,7 +7,7 @@ import (
 )
 
 // DecideRollback decides what returns an instance from the state whose plan failed to an
-// older one (docs/operations.md, Rollback): the plan KUDO's rules choose for that change
+// older one (docs/recovery.md, Rollback): the plan KUDO's rules choose for that change
 // (Decide), so a rollback runs exactly what a commit reverting the change would. It is
 // rejected when those rules reject the change, when nothing differs (a plan that failed for
 // a reason outside git is retried, not rolled back), and for an operator version downgrade

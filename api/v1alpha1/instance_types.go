@@ -333,7 +333,7 @@ type InstanceStatus struct {
 	// LastDriftCheck is when drift was last checked.
 	// +optional
 	LastDriftCheck *metav1.Time `json:"lastDriftCheck,omitempty"`
-	// History lists the last executions that ended, oldest first (docs/operations.md, History).
+	// History lists the last executions that ended, oldest first (docs/recovery.md, History).
 	// +optional
 	History []HistoryEntry `json:"history,omitempty"`
 	// RolledBack marks the commit the last rollback undid, until git changes the instance.
@@ -485,7 +485,7 @@ type ManualTrigger struct {
 	UID     string `json:"uid"`
 	Replace bool   `json:"replace,omitempty"`
 	User    string `json:"user,omitempty"`
-	// Parameters apply to this run only (plan-scoped; docs/operations.md).
+	// Parameters apply to this run only (plan-scoped; docs/recovery.md).
 	Parameters map[string]string `json:"parameters,omitempty"`
 }
 

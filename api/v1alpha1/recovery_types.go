@@ -5,7 +5,7 @@ import (
 )
 
 // Requests of `kudod retry` and `kudod rollback`, written as annotations like `kudod trigger`
-// writes its own: the daemon's field manager owns the spec (docs/operations.md).
+// writes its own: the daemon's field manager owns the spec (docs/recovery.md).
 const (
 	// AnnotationRetry asks for a retry of the last failed plan, as JSON RetryRequest.
 	AnnotationRetry = "kudod.dev/retry"
@@ -84,7 +84,7 @@ type HistoryEntry struct {
 }
 
 // RollbackMark records a rollback: the commit it undid is not applied again until git
-// changes the instance (docs/operations.md, Rollback).
+// changes the instance (docs/recovery.md, Rollback).
 type RollbackMark struct {
 	// Revision is the commit rolled back.
 	Revision string `json:"revision"`

@@ -10,7 +10,7 @@ import (
 )
 
 // Notification is one entry of the top-level notifications: where plan outcomes go
-// (docs/configuration.md, notifications[]; docs/operations.md, Notifications).
+// (docs/configuration.md, notifications[]; docs/recovery.md, Notifications).
 type Notification struct {
 	// Name identifies the notification in logs and metrics; a DNS-1123 label, unique.
 	Name string

@@ -11,7 +11,7 @@ import (
 )
 
 // holdRolledBack keeps a commit that was rolled back from being applied again
-// (docs/operations.md, Rollback): while git asks for what the rolled-back commit asked for —
+// (docs/recovery.md, Rollback): while git asks for what the rolled-back commit asked for —
 // the same package and parameters — the decision for the instance is none, with no new state,
 // so polls leave the rolled-back spec as it is and previews say why. A commit that asks for
 // anything else is planned as usual, against the rolled-back spec.

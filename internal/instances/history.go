@@ -9,7 +9,7 @@ import (
 )
 
 // DefaultHistoryLimit is how many executions status.history keeps unless the daemon's
-// --history-limit says otherwise (docs/operations.md, History).
+// --history-limit says otherwise (docs/recovery.md, History).
 const DefaultHistoryLimit = 20
 
 // maxHistoryMessage bounds the message of a history entry: the plan tree keeps the whole one

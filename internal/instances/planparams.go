@@ -16,7 +16,7 @@ import (
 	"github.com/kudod-dev/kudod/manifests"
 )
 
-// Plan-scoped parameters (docs/operations.md, Plan-scoped parameters) are values one execution
+// Plan-scoped parameters (docs/recovery.md, Plan-scoped parameters) are values one execution
 // runs with on top of spec.parameters: `kudod trigger -p`, or a schedule's parameters rendered
 // for the time it runs. They are read again from where they come from whenever the execution
 // starts or resumes, validated against params.yaml before anything runs, recorded masked, and
@@ -67,7 +67,7 @@ func resolvePlanParameters(inst *v1alpha1.Instance, pkg *manifests.Package, ps p
 	case ps.schedule != "" && !ps.scheduledTime.IsZero():
 		for _, sc := range inst.Spec.Schedules {
 			if sc.Name == ps.schedule {
-				return scheduleParameters(inst, sc, ps.scheduledTime)
+				return scheduleParameters(inst, pkg, sc, ps.scheduledTime)
 			}
 		}
 		if ps.trigger == v1alpha1.TriggerRetry {
@@ -84,7 +84,7 @@ func resolvePlanParameters(inst *v1alpha1.Instance, pkg *manifests.Package, ps p
 
 // scheduleParameters renders a schedule's parameters for the time a run is scheduled for, in
 // the schedule's time zone.
-func scheduleParameters(inst *v1alpha1.Instance, sc v1alpha1.Schedule, at time.Time) (map[string]string, error) {
+func scheduleParameters(inst *v1alpha1.Instance, pkg *manifests.Package, sc v1alpha1.Schedule, at time.Time) (map[string]string, error) {
 	if len(sc.Parameters) == 0 {
 		return nil, nil
 	}
@@ -100,7 +100,10 @@ func scheduleParameters(inst *v1alpha1.Instance, sc v1alpha1.Schedule, at time.T
 	out := make(map[string]string, len(sc.Parameters))
 	for _, k := range sortedKeys(sc.Parameters) {
 		v, err := manifests.RenderScheduleValue(sc.Parameters[k], in)
-		if err != nil {
+		switch {
+		case err != nil && sensitiveParameter(pkg, k):
+			return nil, fmt.Errorf("schedule %s: parameter %s does not render (value masked)", sc.Name, k)
+		case err != nil:
 			return nil, fmt.Errorf("schedule %s: parameter %s: %w", sc.Name, k, err)
 		}
 		out[k] = v
@@ -158,7 +161,7 @@ func sortedKeys(m map[string]string) []string {
 // releasePlanScoped takes out of the inventory what a run with plan-scoped values applied and
 // the instance's own parameters do not render: such objects (a backup named for its night)
 // belong to that run, and pruning them after the next plan would delete what the run made.
-// kudod leaves them alone from then on (docs/operations.md, Plan-scoped parameters).
+// kudod leaves them alone from then on (docs/recovery.md, Plan-scoped parameters).
 func (r *Controller) releasePlanScoped(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, ps planStart, run *applier.Run, rp *applier.RenderedPlan) {
 	if len(ps.params) == 0 {
 		return

@@ -171,7 +171,7 @@ func retryStart(inst *v1alpha1.Instance, req v1alpha1.RetryRequest, running bool
 }
 
 // retryTree is the tree a retry starts from: the failed one, with every step that did not
-// complete PENDING again, so the engine skips the steps that completed (docs/operations.md,
+// complete PENDING again, so the engine skips the steps that completed (docs/recovery.md,
 // Retry). ok is false when the retry runs every step (--from-start, or the tree does not fit
 // the plan any more).
 func retryTree(inst *v1alpha1.Instance, plan *manifests.Plan, ps planStart, now time.Time) (v1alpha1.PlanStatus, bool) {

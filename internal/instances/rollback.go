@@ -22,7 +22,7 @@ import (
 // actionRollback is the action of a plan request a rollback writes into the spec.
 const actionRollback = "rollback"
 
-// A rollback (docs/operations.md, Rollback) writes the spec of an older revision, read from git
+// A rollback (docs/recovery.md, Rollback) writes the spec of an older revision, read from git
 // with its package (sensitive values included, so none is ever stored), with a plan request
 // for the plan KUDO's rules choose for that change (planner.DecideRollback). The commit it
 // undoes is marked in status.rolledBack: polls plan against the rolled-back spec and do not

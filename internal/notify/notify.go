@@ -1,4 +1,4 @@
-// Package notify tells people how plans ended (docs/operations.md, Notifications): each
+// Package notify tells people how plans ended (docs/recovery.md, Notifications): each
 // notification of kudod.yaml — a generic webhook (signed JSON), a Slack or a Microsoft Teams
 // incoming webhook — receives the plan outcomes its filters select. Notify never blocks: it
 // queues a delivery per matching notification on the bounded queue commit statuses use
@@ -30,7 +30,7 @@ import (
 )
 
 // Event is one plan that ended. As JSON it is the body of a generic webhook
-// (docs/operations.md, Notifications): scripts depend on every field.
+// (docs/recovery.md, Notifications): scripts depend on every field.
 type Event struct {
 	// Kind is "PlanEnded".
 	Kind       string      `json:"kind"`

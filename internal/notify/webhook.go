@@ -8,7 +8,7 @@ import (
 	"net/http"
 )
 
-// Headers of a generic webhook delivery (docs/operations.md, Notifications).
+// Headers of a generic webhook delivery (docs/recovery.md, Notifications).
 const (
 	// HeaderSignature is "sha256=<hex HMAC-SHA256 of the body>" with the secretFile's key, as
 	// GitHub signs its webhooks (X-Hub-Signature-256).

@@ -11,7 +11,7 @@ import (
 
 // endRollback ends a rollback's hold when git moved on to a commit that asks for what the
 // instance runs (a revert): no plan runs, the spec points at the new commit and the mark goes,
-// so `kudod status` shows the instance in sync again (docs/operations.md, Rollback).
+// so `kudod status` shows the instance in sync again (docs/recovery.md, Rollback).
 func (p *Poller) endRollback(ctx context.Context, existing, want *v1alpha1.Instance, commit string) error {
 	want.Spec.Source.Revision = commit
 	if err := p.apply(ctx, want); err != nil {

@@ -78,7 +78,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 	kf.add(cmd.Flags(), true)
 	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVar(&replace, "replace", false, "replace a running plan instead of being skipped")
-	cmd.Flags().StringArrayVarP(&params, "parameter", "p", nil, "a parameter value for this run only, NAME=VALUE (repeatable; docs/operations.md)")
+	cmd.Flags().StringArrayVarP(&params, "parameter", "p", nil, "a parameter value for this run only, NAME=VALUE (repeatable; docs/recovery.md)")
 	return cmd
 }
 

@@ -35,7 +35,7 @@ func newHistoryCommand(s streams) *cobra.Command {
 the Instance's status (the last 20 by default, the daemon's --history-limit), and the plan
 running now: plan, trigger and who asked, commit, start, duration, outcome (completed,
 failed, aborted, superseded), plan-scoped parameters (sensitive values masked) and message
-(docs/operations.md, History).`,
+(docs/recovery.md, History).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {

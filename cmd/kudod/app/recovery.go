@@ -46,7 +46,7 @@ func newRetryCommand(s streams) *cobra.Command {
 steps that completed stay done, and the plan continues from the step that failed (--from-start
 runs every step). The retry is a new execution with the trigger "retry" (kudod history). It is
 refused while a plan runs, when the last plan did not fail, and when a newer commit is pending
-(docs/operations.md, Retry).`,
+(docs/recovery.md, Retry).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := kf.client()
@@ -93,7 +93,7 @@ a revision in kudod history). The plan that runs is the one KUDO's rules choose 
 an operator version downgrade is refused unless the older package has an upgrade plan. The
 commit rolled back is marked: the daemon does not apply it again until git changes the
 instance, and kudod status shows the instance out of sync with git until then
-(docs/operations.md, Rollback).`,
+(docs/recovery.md, Rollback).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, ns, err := kf.client()

@@ -13,7 +13,7 @@ import (
 )
 
 // addNotifier sets the daemon's history bound and, when kudod.yaml has notifications, its
-// notifier (docs/operations.md, History and Notifications).
+// notifier (docs/recovery.md, History and Notifications).
 func addNotifier(opts *daemon.Options, cfg *config.Config, historyLimit int, log logr.Logger) error {
 	if historyLimit < 1 || historyLimit > 1000 {
 		return fmt.Errorf("--history-limit %d: between 1 and 1000", historyLimit)

@@ -140,7 +140,7 @@ type instanceJSON struct {
 	Revision  string    `json:"revision"`
 	Suspended bool      `json:"suspended,omitempty"`
 	Plan      *planJSON `json:"plan"`
-	// RolledBack and LastRuns: docs/operations.md.
+	// RolledBack and LastRuns: docs/recovery.md.
 	RolledBack *v1alpha1.RollbackMark `json:"rolledBack,omitempty"`
 	LastRuns   []lastRunJSON          `json:"lastRuns,omitempty"`
 }
