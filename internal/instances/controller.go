@@ -211,7 +211,7 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return result, nil
 	}
 	switch {
-	case active != nil && (want == nil || want.trigger != v1alpha1.TriggerGit):
+	case active != nil && (want == nil || (want.trigger != v1alpha1.TriggerGit && want.trigger != v1alpha1.TriggerRollback)):
 		// A plan was running when the daemon stopped: resume it, unless git asks for another.
 		r.start(inst, resumeStart(inst, active))
 	case want != nil:

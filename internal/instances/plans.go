@@ -109,7 +109,7 @@ func describeTrigger(ps planStart) string {
 	case v1alpha1.TriggerSchedule:
 		return "schedule " + ps.schedule
 	case v1alpha1.TriggerRetry, v1alpha1.TriggerRollback:
-		return describeRecovery(ps) + " by " + userOr(ps.user)
+		return describeRecovery(ps) + " by " + recoveryUser(ps)
 	default:
 		return "manual trigger by " + userOr(ps.user)
 	}

@@ -331,3 +331,21 @@ func TestPlanEvent(t *testing.T) {
 		t.Fatalf("event: %+v", e)
 	}
 }
+
+// A rollback takes over a running plan as a commit does; a retry never does (it is refused
+// while a plan runs).
+func TestRecoverySupersedes(t *testing.T) {
+	running := planStart{plan: "update", uid: "git-1", trigger: v1alpha1.TriggerGit, revision: commitB}
+	if !supersedes(planStart{plan: "update", uid: "rb-1", trigger: v1alpha1.TriggerRollback}, running) {
+		t.Error("a rollback does not supersede a running plan")
+	}
+	if supersedes(planStart{plan: "update", uid: "r-1", trigger: v1alpha1.TriggerRetry}, running) {
+		t.Error("a retry supersedes a running plan")
+	}
+	if got := describeTrigger(planStart{plan: "update", trigger: v1alpha1.TriggerRollback}); got != "rollback by spec.onFailure" {
+		t.Errorf("describeTrigger of an automatic rollback: %q", got)
+	}
+	if got := describeTrigger(planStart{plan: "backup", trigger: v1alpha1.TriggerRetry, user: "alice"}); got != "retry of backup by alice" {
+		t.Errorf("describeTrigger of a retry: %q", got)
+	}
+}

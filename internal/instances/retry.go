@@ -89,6 +89,14 @@ func appliesDesiredState(inst *v1alpha1.Instance, ps planStart) bool {
 	return false
 }
 
+// recoveryUser names who asked for a retry or rollback: spec.onFailure rolls back with no user.
+func recoveryUser(ps planStart) string {
+	if ps.trigger == v1alpha1.TriggerRollback && ps.user == "" {
+		return "spec.onFailure"
+	}
+	return userOr(ps.user)
+}
+
 func describeRecovery(ps planStart) string {
 	if ps.trigger == v1alpha1.TriggerRollback {
 		return "rollback"
