@@ -92,6 +92,11 @@ type Options struct {
 	WebhookSecretFiles map[string]string
 	// Commenters post pull request preview comments, by repository name.
 	Commenters map[string]preview.Commenter
+	// Notifier is told how plans ended (nil: nobody is). One with a Start method runs with
+	// the manager (notify.Notifier's queue).
+	Notifier instances.Notifier
+	// HistoryLimit bounds each Instance's status.history (default 20).
+	HistoryLimit int
 	// Logger logs everything (structured).
 	Logger logr.Logger
 	// Now is the clock (tests).
@@ -287,7 +292,13 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
 		Metrics: m, DriftIntervals: driftIntervals, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
 		Log: opts.Logger.WithName("instances"), Now: opts.Now,
+		HistoryLimit: opts.HistoryLimit, Notifier: opts.Notifier,
 	})
+	if n, ok := opts.Notifier.(manager.Runnable); ok {
+		if err := mgr.Add(n); err != nil {
+			return nil, err
+		}
+	}
 	if err := ic.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the instance controller: %w", err)
 	}

@@ -369,12 +369,17 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: unknown parameter for %s %s%s", n, p.Name, p.OperatorVersion, hint))
 			continue
 		}
+		if par.PlanScoped() {
+			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: the parameter is plan-scoped: set it for one run (kudod trigger -p, or a schedule's parameters), not in the instance", n))
+			continue
+		}
 		if err := par.ValidateValue(v); err != nil {
 			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: %s", n, maskError(n, err)))
 		}
 	}
+	fs = append(fs, validateScheduleParameters(in, p)...)
 	for _, par := range p.Parameters {
-		if _, given := in.Parameters[par.Name]; !given && par.Required && par.Default == nil {
+		if _, given := in.Parameters[par.Name]; !given && par.Required && par.Default == nil && !par.PlanScoped() {
 			fs = append(fs, errorf(in.File, in.line("spec.operator"), "parameter %s of %s %s is required and has no default: set spec.parameters.%s", par.Name, p.Name, p.OperatorVersion, par.Name))
 		}
 	}

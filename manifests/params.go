@@ -41,6 +41,8 @@ type Parameter struct {
 	Group     string
 	Advanced  bool
 	Hint      string
+	// Scope is "plan" for a parameter only set per run (ScopePlan), else "".
+	Scope string
 	// Line of the parameter in params.yaml.
 	Line int
 }

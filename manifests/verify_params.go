@@ -34,6 +34,7 @@ func (v *verifier) parameters() {
 		if par.Trigger != "" && !v.p.HasPlan(par.Trigger) {
 			v.errorf(file, par.Line, "parameter %q triggers plan %q, which is not defined", par.Name, par.Trigger)
 		}
+		v.parameterScope(file, par)
 	}
 	v.groups(file)
 }

@@ -333,6 +333,18 @@ type InstanceStatus struct {
 	// LastDriftCheck is when drift was last checked.
 	// +optional
 	LastDriftCheck *metav1.Time `json:"lastDriftCheck,omitempty"`
+	// History lists the last executions that ended, oldest first (docs/recovery.md, History).
+	// +optional
+	History []HistoryEntry `json:"history,omitempty"`
+	// RolledBack marks the commit the last rollback undid, until git changes the instance.
+	// +optional
+	RolledBack *RollbackMark `json:"rolledBack,omitempty"`
+	// HandledRetry is the UID of the last retry request acted on.
+	// +optional
+	HandledRetry string `json:"handledRetry,omitempty"`
+	// HandledRollback is the UID of the last rollback request acted on.
+	// +optional
+	HandledRollback string `json:"handledRollback,omitempty"`
 }
 
 // ActivePlan identifies the running plan.
@@ -345,6 +357,18 @@ type ActivePlan struct {
 	// +optional
 	Schedule  string      `json:"schedule,omitempty"`
 	StartTime metav1.Time `json:"startTime"`
+	// ScheduledTime is the schedule's time the plan runs for.
+	// +optional
+	ScheduledTime *metav1.Time `json:"scheduledTime,omitempty"`
+	// User asked for the plan (manual, retry, rollback).
+	// +optional
+	User string `json:"user,omitempty"`
+	// RetryOf is the UID of the execution a retry repeats.
+	// +optional
+	RetryOf string `json:"retryOf,omitempty"`
+	// Parameters are the plan-scoped values of the run; sensitive ones are masked.
+	// +optional
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // PlanSummary is a short record of the running or last plan (printer columns, CLI).
@@ -480,6 +504,8 @@ type ManualTrigger struct {
 	UID     string `json:"uid"`
 	Replace bool   `json:"replace,omitempty"`
 	User    string `json:"user,omitempty"`
+	// Parameters apply to this run only (plan-scoped; docs/recovery.md).
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // AbortRequest is the JSON of the kudod.dev/abort annotation.

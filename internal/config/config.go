@@ -31,6 +31,8 @@ const (
 type Config struct {
 	Repositories []Repository
 	Cluster      Cluster
+	// Notifications receive plan outcomes (notifications.go).
+	Notifications []Notification
 }
 
 // Repository is one git repository kudod follows.

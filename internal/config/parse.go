@@ -232,6 +232,9 @@ func (d *decoder) config(root *yaml.Node) *Config {
 			cfg.Repositories = d.repositories(v, field)
 		},
 		"cluster": func(v *yaml.Node, field string) { cfg.Cluster = d.cluster(v, field) },
+		"notifications": func(v *yaml.Node, field string) {
+			cfg.Notifications = d.notifications(v, field)
+		},
 	})
 	if len(cfg.Repositories) == 0 && len(d.errs) == 0 {
 		at := root

@@ -65,6 +65,7 @@ func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapsh
 	existing := topLevel(list.Items)
 	old := p.clusterSide(ctx, repo.Name, existing, idx, p.Log.WithValues("repository", repo.Name))
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: repo.AllowEmpty, NoPrune: !repo.Prune})
+	p.holdRolledBack(ctx, repo.Name, existing, &res, p.Log.WithValues("repository", repo.Name))
 	return &Plan{Index: idx, Existing: existing, Result: res}, nil
 }
 

@@ -121,9 +121,21 @@ type apiClient struct {
 	retry     retryPolicy
 	clock     clock
 
+	// hidePath keeps a URL's path and query out of errors: a notification's URL is its secret.
+	hidePath bool
+
 	mu sync.Mutex
 	// blockedUntil is when the forge's rate limit allows requests again (zero: now).
 	blockedUntil time.Time
+}
+
+// show is how errors name a URL: without credentials, and only scheme and host when its path
+// is secret.
+func (c *apiClient) show(u *url.URL) string {
+	if c.hidePath {
+		return u.Scheme + "://" + u.Host + "/…"
+	}
+	return u.Redacted()
 }
 
 func newAPIClient(base string, token tokenSource, opts Options, authorize func(http.Header, string), headers http.Header) (*apiClient, error) {
@@ -168,6 +180,12 @@ func (c *apiClient) call(ctx context.Context, method, target string, in, out any
 			return nil, fmt.Errorf("%s %s: %w", method, target, err)
 		}
 	}
+	return c.send(ctx, method, u, body, nil, out)
+}
+
+// send sends body (when not nil) as JSON with method to u, with the retries, backoff and
+// rate-limit waits of call, adding header to the client's headers.
+func (c *apiClient) send(ctx context.Context, method string, u *url.URL, body []byte, header http.Header, out any) (http.Header, error) {
 	var waited time.Duration
 	sleep := func(d time.Duration, cause error) error {
 		if waited+d > c.retry.maxWait {
@@ -180,15 +198,15 @@ func (c *apiClient) call(ctx context.Context, method, target string, in, out any
 		return nil
 	}
 	if d := c.blockedFor(); d > 0 {
-		if err := sleep(d, fmt.Errorf("%s %s: rate limited by the forge", method, u.Redacted())); err != nil {
+		if err := sleep(d, fmt.Errorf("%s %s: rate limited by the forge", method, c.show(u))); err != nil {
 			return nil, err
 		}
 	}
 	backoff := c.retry.backoff.DelayFunc()
 	for attempt := 1; ; attempt++ {
-		header, wait, retry, err := c.attempt(ctx, method, u, body, out)
+		answer, wait, retry, err := c.attempt(ctx, method, u, body, header, out)
 		if err == nil {
-			return header, nil
+			return answer, nil
 		}
 		if !retry || attempt >= c.retry.attempts || ctx.Err() != nil {
 			return nil, err
@@ -204,7 +222,7 @@ func (c *apiClient) call(ctx context.Context, method, target string, in, out any
 
 // attempt sends one request. It reports whether the failure is worth retrying and how long
 // the forge asked to wait first (zero: the backoff decides).
-func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body []byte, out any) (header http.Header, wait time.Duration, retry bool, err error) {
+func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body []byte, extra http.Header, out any) (header http.Header, wait time.Duration, retry bool, err error) {
 	token, err := c.token()
 	if err != nil {
 		return nil, 0, false, err
@@ -215,9 +233,12 @@ func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), reader)
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+		return nil, 0, false, fmt.Errorf("%s %s: %w", method, c.show(u), err)
 	}
 	for k, v := range c.headers {
+		req.Header[k] = v
+	}
+	for k, v := range extra {
 		req.Header[k] = v
 	}
 	if req.Header.Get("Accept") == "" {
@@ -231,7 +252,7 @@ func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// Network errors are retried, cancellations are not; neither carries a header.
-		return nil, 0, ctx.Err() == nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+		return nil, 0, ctx.Err() == nil, fmt.Errorf("%s %s: %w", method, c.show(u), err)
 	}
 	defer resp.Body.Close()
 	c.noteRateLimit(resp)
@@ -239,7 +260,7 @@ func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body
 	if resp.StatusCode/100 == 2 {
 		if out != nil && resp.StatusCode != http.StatusNoContent {
 			if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(out); err != nil {
-				return nil, 0, false, fmt.Errorf("%s %s: decoding the answer: %w", method, u.Redacted(), err)
+				return nil, 0, false, fmt.Errorf("%s %s: decoding the answer: %w", method, c.show(u), err)
 			}
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -247,7 +268,7 @@ func (c *apiClient) attempt(ctx context.Context, method string, u *url.URL, body
 	}
 
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	apiErr := &APIError{Method: method, URL: u.Redacted(), StatusCode: resp.StatusCode, Message: cleanMessage(msg, token)}
+	apiErr := &APIError{Method: method, URL: c.show(u), StatusCode: resp.StatusCode, Message: cleanMessage(msg, token)}
 	wait, limited := c.rateLimitWait(resp)
 	switch {
 	case limited:

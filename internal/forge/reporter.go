@@ -2,14 +2,14 @@ package forge
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/utils/lru"
+
+	"github.com/kudod-dev/kudod/internal/outbox"
 )
 
 // Reporter defaults.
@@ -42,27 +42,20 @@ type ReporterOptions struct {
 
 // Reporter posts commit statuses in the background, for all of the daemon's repositories.
 //
-// Report queues a status and returns at once. One worker per repository posts its statuses in
-// the order they were reported, so a commit's pending never lands after its success; a status
-// reported while an older one of the same commit and context still waits replaces it, as the
-// forge would only show the newer one. A status equal to the last one posted for its commit and
-// context (same state and description) is not posted again. Posts that fail after the
-// provider's retries are logged and counted, not retried later.
+// Report queues a status and returns at once (outbox.Queue, which notifications share). One
+// worker per repository posts its statuses in the order they were reported, so a commit's
+// pending never lands after its success; a status reported while an older one of the same
+// commit and context still waits replaces it, as the forge would only show the newer one. A
+// status equal to the last one posted for its commit and context (same state and
+// description) is not posted again. Posts that fail after the provider's retries are logged
+// and counted, not retried later.
 type Reporter struct {
 	providers map[string]Provider
-	size      int
-	drain     time.Duration
 	log       logr.Logger
 	metrics   reporterMetrics
 	// posted remembers the last status posted per statusKey: the forge shows it already.
 	posted *lru.Cache
-
-	mu      sync.Mutex
-	queues  map[string]*statusQueue
-	depth   int
-	seq     uint64
-	started bool
-	stopped bool
+	queue  *outbox.Queue[Status]
 }
 
 // statusKey identifies what a forge shows one status for.
@@ -73,17 +66,6 @@ type postedStatus struct {
 	state       State
 	description string
 	targetURL   string
-}
-
-type queuedStatus struct {
-	seq    uint64 // age: the smallest is the oldest in the whole reporter
-	status Status
-}
-
-// statusQueue is one repository's statuses waiting to be posted, oldest first.
-type statusQueue struct {
-	items []queuedStatus
-	wake  chan struct{}
 }
 
 type reporterMetrics struct {
@@ -133,20 +115,30 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 	}
 	r := &Reporter{
 		providers: map[string]Provider{},
-		size:      opts.QueueSize,
-		drain:     opts.DrainTimeout,
 		log:       opts.Logger,
 		metrics:   m,
 		posted:    lru.New(opts.DedupeSize),
-		queues:    map[string]*statusQueue{},
 	}
+	var lanes []string
 	for name, p := range opts.Providers {
 		if p == nil {
 			continue
 		}
 		r.providers[name] = p
-		r.queues[name] = &statusQueue{wake: make(chan struct{}, 1)}
+		lanes = append(lanes, name)
 	}
+	r.queue = outbox.New(lanes, outbox.Options[Status]{
+		Size:         opts.QueueSize,
+		DrainTimeout: opts.DrainTimeout,
+		Lane:         func(s Status) string { return s.Repository },
+		Replaces:     func(old, s Status) bool { return old.SHA == s.SHA && old.Context == s.Context },
+		Deliver:      r.post,
+		Dropped: func(s Status, why string) {
+			r.metrics.dropped.WithLabelValues(s.Repository).Inc()
+			r.log.Info("commit status dropped: "+why, "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
+		},
+		Depth: func(n int) { r.metrics.depth.Set(float64(n)) },
+	})
 	return r, nil
 }
 
@@ -155,131 +147,16 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 func (r *Reporter) Report(s Status) {
 	s.Description = truncate(s.Description, MaxDescriptionLength)
 	r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	q, ok := r.queues[s.Repository]
-	if !ok {
-		return
-	}
-	if r.stopped {
-		r.metrics.dropped.WithLabelValues(s.Repository).Inc()
-		r.log.Info("commit status dropped: kudod is stopping", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-		return
-	}
-	for i := range q.items {
-		if old := q.items[i].status; old.SHA == s.SHA && old.Context == s.Context {
-			q.items[i].status = s
-			return
-		}
-	}
-	if r.depth >= r.size {
-		r.dropOldest()
-	}
-	r.seq++
-	q.items = append(q.items, queuedStatus{seq: r.seq, status: s})
-	r.depth++
-	r.metrics.depth.Set(float64(r.depth))
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-// dropOldest removes the status reported first of all those waiting. r.mu is held.
-func (r *Reporter) dropOldest() {
-	var oldest *statusQueue
-	for _, q := range r.queues {
-		if len(q.items) > 0 && (oldest == nil || q.items[0].seq < oldest.items[0].seq) {
-			oldest = q
-		}
-	}
-	if oldest == nil {
-		return
-	}
-	s := oldest.items[0].status
-	oldest.items = oldest.items[1:]
-	r.depth--
-	r.metrics.depth.Set(float64(r.depth))
-	r.metrics.dropped.WithLabelValues(s.Repository).Inc()
-	r.log.Info("commit status dropped: the queue is full", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-}
-
-// pop takes a repository's oldest waiting status.
-func (r *Reporter) pop(repository string) (Status, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	q := r.queues[repository]
-	if len(q.items) == 0 {
-		return Status{}, false
-	}
-	s := q.items[0].status
-	q.items = q.items[1:]
-	r.depth--
-	r.metrics.depth.Set(float64(r.depth))
-	return s, true
+	r.queue.Add(s)
 }
 
 // Start posts queued statuses until ctx ends, then keeps posting what is queued for at most
 // the drain timeout, drops the rest and returns. It suits controller-runtime's manager.Add.
 func (r *Reporter) Start(ctx context.Context) error {
-	r.mu.Lock()
-	if r.started {
-		r.mu.Unlock()
-		return errors.New("commit status reporter: already started")
+	if err := r.queue.Start(ctx); err != nil {
+		return fmt.Errorf("commit status reporter: %w", err)
 	}
-	r.started = true
-	r.mu.Unlock()
-
-	// Posts outlive ctx by the drain timeout: a status being posted at shutdown still lands.
-	postCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stopDrain := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(r.drain, cancel)
-		context.AfterFunc(postCtx, func() { t.Stop() })
-	})
-	defer stopDrain()
-
-	var wg sync.WaitGroup
-	for name := range r.queues {
-		wg.Go(func() { r.work(ctx, postCtx, name) })
-	}
-	<-ctx.Done()
-	wg.Wait()
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.stopped = true
-	for name, q := range r.queues {
-		for _, item := range q.items {
-			r.metrics.dropped.WithLabelValues(name).Inc()
-			r.log.Info("commit status dropped: kudod is stopping", "repository", name, "commit", item.status.SHA, "context", item.status.Context, "state", item.status.State)
-		}
-		r.depth -= len(q.items)
-		q.items = nil
-	}
-	r.metrics.depth.Set(float64(r.depth))
 	return nil
-}
-
-// work posts one repository's statuses in order; once ctx ends it empties the queue, unless
-// postCtx ends first.
-func (r *Reporter) work(ctx, postCtx context.Context, repository string) {
-	q := r.queues[repository]
-	for postCtx.Err() == nil {
-		s, ok := r.pop(repository)
-		if !ok {
-			if ctx.Err() != nil {
-				return
-			}
-			select {
-			case <-q.wake:
-			case <-ctx.Done():
-			}
-			continue
-		}
-		r.post(postCtx, s)
-	}
 }
 
 func (r *Reporter) post(ctx context.Context, s Status) {

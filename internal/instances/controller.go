@@ -15,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -59,6 +60,10 @@ type Options struct {
 	Log     logr.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// HistoryLimit bounds status.history (DefaultHistoryLimit when zero).
+	HistoryLimit int
+	// Notifier is told how plans ended (nil: nobody is).
+	Notifier Notifier
 }
 
 // Controller runs the plans of Instances. Each plan runs in its own goroutine (an
@@ -76,6 +81,8 @@ type Controller struct {
 	workers        int
 	log            logr.Logger
 	now            func() time.Time
+	historyLimit   int
+	notifier       Notifier
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context
@@ -110,7 +117,7 @@ func New(opts Options) *Controller {
 	return &Controller{
 		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
 		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, stepTimeout: opts.StepTimeout,
-		workers: opts.Workers, log: opts.Log, now: opts.Now,
+		workers: opts.Workers, log: opts.Log, now: opts.Now, historyLimit: opts.HistoryLimit, notifier: opts.Notifier,
 		exited:       make(chan event.GenericEvent, 1024),
 		running:      map[types.NamespacedName]*execution{},
 		ended:        map[types.NamespacedName]string{},
@@ -160,6 +167,9 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.handleAbort(ctx, inst); err != nil {
 		return ctrl.Result{}, err
 	}
+	if written, err := r.handleRollback(ctx, inst); written || err != nil {
+		return ctrl.Result{}, err // the rolled-back spec comes with its own reconcile
+	}
 	want, err := r.wanted(ctx, inst)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -201,9 +211,9 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return result, nil
 	}
 	switch {
-	case active != nil && (want == nil || want.trigger != v1alpha1.TriggerGit):
+	case active != nil && (want == nil || (want.trigger != v1alpha1.TriggerGit && want.trigger != v1alpha1.TriggerRollback)):
 		// A plan was running when the daemon stopped: resume it, unless git asks for another.
-		r.start(inst, planStart{plan: active.Name, uid: active.UID, trigger: active.Trigger, revision: active.Revision, schedule: active.Schedule, resume: true})
+		r.start(inst, resumeStart(inst, active))
 	case want != nil:
 		r.start(inst, *want)
 	case sched.start != nil:
@@ -223,7 +233,10 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // trigger. A manual trigger while a plan runs is skipped unless it says replace.
 func (r *Controller) wanted(ctx context.Context, inst *v1alpha1.Instance) (*planStart, error) {
 	if req := inst.Spec.Plan; req != nil && req.UID != inst.Status.HandledPlanRequest {
-		return &planStart{plan: req.Name, uid: req.UID, trigger: v1alpha1.TriggerGit, revision: inst.Spec.Source.Revision, reasons: req.Reasons}, nil
+		return gitStart(inst, req), nil
+	}
+	if ps, err := r.wantedRetry(ctx, inst); ps != nil || err != nil {
+		return ps, err
 	}
 	raw, ok := inst.Annotations[v1alpha1.AnnotationTrigger]
 	if !ok {
@@ -274,7 +287,9 @@ func (r *Controller) handleAbort(ctx context.Context, inst *v1alpha1.Instance) e
 		s.HandledAbort = ar.UID
 		if ex == nil && s.ActivePlan != nil {
 			// Recorded as running but not running here (a restart): end it in the status.
-			s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, (&errAborted{user: ar.User}).Error(), r.now())
+			msg := (&errAborted{user: ar.User}).Error()
+			s.History = appendHistory(s.History, historyFromActive(s.ActivePlan, v1alpha1.StatusFatalError, v1alpha1.OutcomeAborted, msg, metav1.NewTime(r.now())), r.historyLimit)
+			s.EndPlan(s.ActivePlan.UID, v1alpha1.StatusFatalError, msg, r.now())
 		}
 	})
 }

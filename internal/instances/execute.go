@@ -25,14 +25,9 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 	log := logr.FromContextOrDiscard(ctx)
 	repo := inst.Spec.Source.Repository
 	report := func(state forge.State, desc string) {
-		if ps.revision == "" {
-			return
+		if st, ok := commitStatus(inst, ps, state, desc); ok {
+			r.reporter.Report(st)
 		}
-		c := forge.InstanceContext(inst.Namespace, inst.Name)
-		if ps.trigger == v1alpha1.TriggerSchedule {
-			c += "/" + ps.plan
-		}
-		r.reporter.Report(forge.Status{Repository: repo, SHA: ps.revision, Context: c, State: state, Description: desc})
 	}
 	started := r.now()
 
@@ -43,11 +38,12 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		r.requeueAfter(ctx, inst, 30*time.Second)
 		return
 	}
+	paramsErr := planParameters(inst, pkg, &ps)
 	run := &applier.Run{
 		Instance:    inst,
 		Package:     pkg,
 		Plan:        ps.plan,
-		Params:      inst.Spec.Parameters,
+		Params:      withPlanParameters(inst.Spec.Parameters, ps.params),
 		Children:    r.store.Finder(repo, inst.Spec.Source.Revision),
 		Inventory:   applier.NewInventory(inst.Status.Inventory),
 		StepTimeout: r.stepTimeout,
@@ -64,14 +60,20 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		if prev := inst.Status.Plan(ps.plan); ps.resume && prev != nil && prev.UID == ps.uid {
 			tree = *prev.DeepCopy()
 		}
+		if retried, ok := retryTree(inst, plan, ps, started); ok {
+			tree = retried
+		}
 	}
 	run.Status = &tree
 
 	// Render everything before the first write (docs/design.md, Running a plan).
 	var rp *applier.RenderedPlan
-	if !ok {
+	switch {
+	case !ok:
 		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
-	} else {
+	case paramsErr != nil:
+		err = paramsErr
+	default:
 		rp, err = r.engine.Render(ctx, run)
 	}
 	if err != nil {
@@ -97,6 +99,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 	run.Persist = func(ctx context.Context, status v1alpha1.PlanStatus, inventory []v1alpha1.InventoryEntry) error {
 		err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
 			if !recorded {
+				r.recordSuperseded(s, ps)
 				markStarted(s, inst, pkg, ps, r.now())
 			}
 			s.SetPlan(status)
@@ -121,6 +124,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 	var aborted *errAborted
 	switch {
 	case err == nil:
+		r.releasePlanScoped(ctx, inst, pkg, ps, run, rp)
 		if perr := r.prune(ctx, inst, pkg, run, rp); perr != nil {
 			log.Error(perr, "prune failed; the objects stay in the inventory and are pruned after the next plan")
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
@@ -136,6 +140,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		r.metrics.StepFailed(ps.plan)
 		report(forge.StateFailure, fmt.Sprintf("%s FATAL_ERROR in %s", ps.plan, failedAt(*run.Status, err)))
 		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PlanFailed", "RunPlan", "plan %s FATAL_ERROR: %v", ps.plan, err)
+		r.rollbackOnFailure(ctx, inst, ps)
 	case errors.As(err, &super):
 		status := run.Status.Interrupted(super.Error())
 		r.recordEnd(ctx, inst, ps, status, run, err)
@@ -182,6 +187,7 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 		start = s.ActivePlan.StartTime
 	}
 	s.ActivePlan = &v1alpha1.ActivePlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Schedule: ps.schedule, StartTime: start}
+	recordStart(s, ps)
 	// Every plan of the package appears in the tree, as in KUDO's plan status.
 	for _, name := range pkg.PlanNames() {
 		if s.Plan(name) == nil {
@@ -211,6 +217,10 @@ func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
 		}
 	case v1alpha1.TriggerManual:
 		s.HandledTrigger = ps.uid
+	case v1alpha1.TriggerRetry:
+		s.HandledRetry = ps.uid
+	case v1alpha1.TriggerRollback:
+		s.HandledPlanRequest = ps.uid
 	}
 }
 
@@ -218,6 +228,7 @@ func markHandled(s *v1alpha1.InstanceStatus, ps planStart) {
 // that completed), the inventory and the conditions; the instance has no active plan after it.
 func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps planStart, tree v1alpha1.PlanStatus, run *applier.Run, planErr error) {
 	now := metav1.NewTime(r.now())
+	var entry v1alpha1.HistoryEntry
 	err := r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
 		s.SetPlan(tree)
 		start := now
@@ -226,6 +237,8 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 			s.ActivePlan = nil
 		}
 		s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: tree.Status, Message: tree.Summary(), Trigger: ps.trigger, Revision: ps.revision, StartTime: &start, FinishTime: &now}
+		entry = historyEntry(ps, tree, planErr, start, now)
+		s.History = appendHistory(s.History, entry, r.historyLimit)
 		var super *errSuperseded
 		if errors.As(planErr, &super) {
 			s.LastPlan.SupersededBy = super.by
@@ -238,7 +251,7 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 		apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionReconciling)
 		switch {
 		case tree.Status == v1alpha1.StatusComplete:
-			if ps.trigger == v1alpha1.TriggerGit && ps.plan != manifests.PlanCleanup {
+			if appliesDesiredState(inst, ps) {
 				s.Applied = appliedState(inst, now)
 			}
 			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: "PlanComplete", Message: fmt.Sprintf("plan %s COMPLETE", ps.plan), ObservedGeneration: inst.Generation})
@@ -251,6 +264,7 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 			s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: "PlanFailed", Message: msg, ObservedGeneration: inst.Generation})
 		}
 	})
+	r.notifyEnd(inst, entry)
 	if err != nil {
 		logr.FromContextOrDiscard(ctx).Error(err, "recording the end of the plan")
 		r.requeueAfter(ctx, inst, 5*time.Second)

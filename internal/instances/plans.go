@@ -20,6 +20,8 @@ type planStart struct {
 	// resume continues the plan recorded in status.activePlan.
 	resume bool
 	user   string
+	// Recovery and plan-scoped parameters (retry.go, rollback.go, planparams.go).
+	recovery
 }
 
 // errSuperseded ends a plan that a newer one replaces.
@@ -79,7 +81,7 @@ func supersedes(want, running planStart) bool {
 		return false
 	}
 	switch want.trigger {
-	case v1alpha1.TriggerGit:
+	case v1alpha1.TriggerGit, v1alpha1.TriggerRollback:
 		return true
 	case v1alpha1.TriggerManual:
 		return want.replace
@@ -93,6 +95,8 @@ func describeStart(s planStart) string {
 		return v1alpha1.ShortRevision(s.revision)
 	case v1alpha1.TriggerSchedule:
 		return "schedule " + s.schedule
+	case v1alpha1.TriggerRetry, v1alpha1.TriggerRollback:
+		return describeRecovery(s)
 	default:
 		return "manual trigger of " + s.plan
 	}
@@ -104,6 +108,8 @@ func describeTrigger(ps planStart) string {
 		return "commit " + v1alpha1.ShortRevision(ps.revision)
 	case v1alpha1.TriggerSchedule:
 		return "schedule " + ps.schedule
+	case v1alpha1.TriggerRetry, v1alpha1.TriggerRollback:
+		return describeRecovery(ps) + " by " + recoveryUser(ps)
 	default:
 		return "manual trigger by " + userOr(ps.user)
 	}

@@ -101,6 +101,7 @@ func (r *Controller) reconcileSchedules(ctx context.Context, inst *v1alpha1.Inst
 				}
 				step.start = &planStart{plan: sc.Plan, uid: uid, trigger: v1alpha1.TriggerSchedule, schedule: sc.Name, revision: revision,
 					reasons: []string{fmt.Sprintf("schedule %s (%s %s) at %s", sc.Name, sc.Cron, zoneOf(sc), d.ScheduledTime.Format(time.RFC3339))}}
+				step.start.scheduledTime = d.ScheduledTime
 			}
 		}
 		next = append(next, st)

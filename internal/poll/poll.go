@@ -257,6 +257,10 @@ func (p *Poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 			return nil
 		}
 		want := desired.Instance(p.repo.Name, existing.Spec.Source.Revision, d.New.Instance, existing.Spec.Plan)
+		if existing.Status.RolledBack != nil {
+			// Git moved on from the commit rolled back, to what the instance runs already.
+			return p.endRollback(ctx, existing, want, snap.Commit)
+		}
 		if desired.SameSpec(existing, want) {
 			return nil
 		}

@@ -185,3 +185,25 @@ func (f *Finder) FindPackage(ctx context.Context, name, operatorVersion, appVers
 	}
 	return nil, fmt.Errorf("repository %s has no package %s %s (appVersion %q) at %s", f.repository, name, operatorVersion, appVersion, v1alpha1.ShortRevision(f.revision))
 }
+
+// InstanceAt returns an instance as git declared it at a revision, with its package resolved
+// (a rollback reads the revision it returns to this way: its parameters, sensitive ones
+// included, come from git and are never stored in the cluster).
+func (s *Store) InstanceAt(ctx context.Context, repository, revision, namespace, name string) (*manifests.Instance, error) {
+	idx, err := s.index(ctx, repository, revision)
+	if err != nil {
+		return nil, err
+	}
+	key := namespace + "/" + name
+	for _, in := range idx.Instances {
+		if in.Key() == key {
+			return in, nil
+		}
+	}
+	for _, in := range idx.Invalid {
+		if in.Key() == key {
+			return nil, fmt.Errorf("instance %s is not valid at %s in %s", key, v1alpha1.ShortRevision(revision), repository)
+		}
+	}
+	return nil, fmt.Errorf("no instance %s at %s in %s", key, v1alpha1.ShortRevision(revision), repository)
+}

@@ -49,6 +49,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 	var (
 		kf      kubeFlags
 		replace bool
+		params  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "trigger INSTANCE PLAN",
@@ -58,11 +59,15 @@ func newTriggerCommand(s streams) *cobra.Command {
 			if args[1] == "cleanup" {
 				return exitCode(2, fmt.Errorf("the cleanup plan runs only when an instance is removed from git"))
 			}
+			values, err := planParameterFlags(params)
+			if err != nil {
+				return exitCode(2, err)
+			}
 			c, ns, err := kf.client()
 			if err != nil {
 				return exitCode(2, err)
 			}
-			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: currentUser()}
+			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: currentUser(), Parameters: values}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationTrigger, t); err != nil {
 				return exitCode(2, err)
 			}
@@ -73,6 +78,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 	kf.add(cmd.Flags(), true)
 	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVar(&replace, "replace", false, "replace a running plan instead of being skipped")
+	cmd.Flags().StringArrayVarP(&params, "parameter", "p", nil, "a parameter value for this run only, NAME=VALUE (repeatable; docs/recovery.md)")
 	return cmd
 }
 

@@ -57,6 +57,7 @@ func NewRootCommand(s streams) *cobra.Command {
 		newStatusCommand(s),
 		newTriggerCommand(s),
 		newAbortCommand(s),
+		newRetryCommand(s), newRollbackCommand(s), newHistoryCommand(s),
 		newReconcileCommand(s), newVerifyCommand(s), newRenderCommand(s),
 		newUICommand(s),
 	)

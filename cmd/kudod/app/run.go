@@ -19,6 +19,7 @@ import (
 	"github.com/kudod-dev/kudod/daemon"
 	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/instances"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/sources"
 )
@@ -43,6 +44,7 @@ type runOptions struct {
 	burst           int
 	logLevel        string
 	logFormat       string
+	historyLimit    int
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -110,6 +112,9 @@ func newRunCommand(s streams) *cobra.Command {
 				return err
 			}
 			opts.Reporter = reporter
+			if err := addNotifier(&opts, cfg, o.historyLimit, log); err != nil {
+				return exitCode(2, err)
+			}
 			d, err := daemon.New(opts)
 			if err != nil {
 				return err
@@ -137,6 +142,7 @@ func newRunCommand(s streams) *cobra.Command {
 	f.IntVar(&o.burst, "kube-api-burst", 400, "request burst to the API server")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
+	f.IntVar(&o.historyLimit, "history-limit", instances.DefaultHistoryLimit, "how many ended plan executions each Instance's status.history keeps")
 	return cmd
 }
 

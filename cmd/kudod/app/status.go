@@ -140,6 +140,9 @@ type instanceJSON struct {
 	Revision  string    `json:"revision"`
 	Suspended bool      `json:"suspended,omitempty"`
 	Plan      *planJSON `json:"plan"`
+	// RolledBack and LastRuns: docs/recovery.md.
+	RolledBack *v1alpha1.RollbackMark `json:"rolledBack,omitempty"`
+	LastRuns   []lastRunJSON          `json:"lastRuns,omitempty"`
 }
 
 type planJSON struct {
@@ -198,6 +201,7 @@ func toJSON(list []v1alpha1.Instance) statusJSON {
 			}
 			ij.Plan = pj
 		}
+		ij.RolledBack, ij.LastRuns = in.Status.RolledBack, lastRuns(in)
 		out.Instances = append(out.Instances, ij)
 	}
 	return out
@@ -321,6 +325,7 @@ func tableRow(in *v1alpha1.Instance, namespace bool) []string {
 	if rev == "" {
 		rev = "-"
 	}
+	rev += rolledBackNote(in)
 	version := in.Spec.Operator.Version
 	if version == "" {
 		version = "-"
@@ -361,6 +366,7 @@ func planTree(in *v1alpha1.Instance) string {
 	if in.Spec.Suspend {
 		head += " [SUSPENDED]"
 	}
+	head += rolledBackHead(in)
 	root := tree.AddBranch(head)
 	plans := append([]v1alpha1.PlanStatus(nil), in.Status.Plans...)
 	sort.Slice(plans, func(i, j int) bool { return plans[i].Name < plans[j].Name })
@@ -379,6 +385,7 @@ func planTree(in *v1alpha1.Instance) string {
 		}
 	}
 	b.WriteString(tree.String())
+	b.WriteString(lastRunsText(in))
 	return b.String()
 }
 
