@@ -370,7 +370,8 @@ type WaitingPlan struct {
 	// Until is when the wait ends by itself: the next opening of a maintenance window.
 	// +optional
 	Until *metav1.Time `json:"until,omitempty"`
-	// Replaced names the revision of a waiting plan this one replaced.
+	// Replaced is the waiting plan this one replaced, "update of 3f2a9c1": a newer commit
+	// replaces a plan that waits.
 	// +optional
 	Replaced string `json:"replaced,omitempty"`
 }

@@ -57,6 +57,7 @@ func NewRootCommand(s streams) *cobra.Command {
 		newStatusCommand(s),
 		newTriggerCommand(s),
 		newAbortCommand(s),
+		newApproveCommand(s), newRejectCommand(s),
 		newReconcileCommand(s), newVerifyCommand(s), newRenderCommand(s),
 	)
 	return root
