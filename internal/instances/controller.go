@@ -92,6 +92,9 @@ type Controller struct {
 	// driftChecked is when each instance's objects were last compared with the cluster; kept
 	// in memory so an idle daemon writes nothing.
 	driftChecked map[types.NamespacedName]time.Time
+	// waits is the wait each instance's status last recorded here (types.NamespacedName →
+	// v1alpha1.WaitingPlan): the cache may not show it yet at the next reconcile (gating.go).
+	waits sync.Map
 }
 
 // execution is a plan running for an instance.

@@ -95,8 +95,11 @@ func decide(in gateInput) gateVerdict {
 	}
 	if len(busy) > 0 {
 		msg := "waiting for " + strings.Join(busy, ", ")
-		if in.removal {
-			msg = "waiting for the removal of " + strings.Join(busy, ", ") + ", which depend on it"
+		switch {
+		case in.removal && len(busy) == 1:
+			msg = "waiting for the removal of " + busy[0] + ": it depends on this instance"
+		case in.removal:
+			msg = "waiting for the removal of " + strings.Join(busy, ", ") + ": they depend on this instance"
 		}
 		return gateVerdict{action: gateWait, reason: v1alpha1.WaitDependency, message: msg}
 	}
@@ -125,6 +128,8 @@ func dependencyState(dep *v1alpha1.Instance) string {
 		return "being removed"
 	case dep.Status.ActivePlan != nil:
 		return dep.Status.ActivePlan.Name + " IN_PROGRESS"
+	case dep.Status.Waiting != nil && dep.Status.Waiting.Reason == v1alpha1.WaitDependency:
+		return dep.Status.Waiting.Name + " PENDING: waiting for its dependencies"
 	case dep.Status.Waiting != nil:
 		return dep.Status.Waiting.Name + " PENDING: " + dep.Status.Waiting.Message
 	case dep.Spec.Plan != nil && dep.Spec.Plan.UID != dep.Status.HandledPlanRequest:

@@ -46,7 +46,7 @@ func TestDecide(t *testing.T) {
 			action: gateWait, reason: v1alpha1.WaitDependency, message: "waiting for data/zk (deploy IN_PROGRESS), data/y (not found)"},
 		{name: "dependencies ready", in: gateInput{plan: update, related: []relatedInstance{{key: "data/zk"}}}, action: gateRun},
 		{name: "a removal waits for its dependents", in: gateInput{plan: planStart{plan: "cleanup", trigger: v1alpha1.TriggerGit}, removal: true, related: []relatedInstance{{key: "data/app", busy: "being removed"}}},
-			action: gateWait, reason: v1alpha1.WaitDependency, message: "waiting for the removal of data/app (being removed), which depend on it"},
+			action: gateWait, reason: v1alpha1.WaitDependency, message: "waiting for the removal of data/app (being removed): it depends on this instance"},
 		{name: "dependencies come before windows", in: gateInput{plan: update, windows: nightly, now: now, related: []relatedInstance{{key: "data/zk", busy: "deploy PENDING"}}},
 			action: gateWait, reason: v1alpha1.WaitDependency},
 		{name: "outside the allow window", in: gateInput{plan: update, windows: nightly, now: now},
@@ -99,6 +99,9 @@ func TestDependencyState(t *testing.T) {
 		{"waiting", done(func(in *v1alpha1.Instance) {
 			in.Status.Waiting = &v1alpha1.WaitingPlan{Name: "update", Message: "awaiting approval"}
 		}), "update PENDING: awaiting approval"},
+		{"waiting for its own dependencies", done(func(in *v1alpha1.Instance) {
+			in.Status.Waiting = &v1alpha1.WaitingPlan{Name: "update", Reason: v1alpha1.WaitDependency, Message: "waiting for data/zk (deploy PENDING)"}
+		}), "update PENDING: waiting for its dependencies"},
 		{"a new plan not started yet", done(func(in *v1alpha1.Instance) { in.Spec.Plan = &v1alpha1.PlanRequest{Name: "update", UID: "p2"} }), "update PENDING"},
 		{"a manual trigger", done(func(in *v1alpha1.Instance) {
 			in.Annotations = map[string]string{v1alpha1.AnnotationTrigger: `{"plan":"backup","uid":"t1"}`}

@@ -274,7 +274,8 @@ func (r *Controller) recordWaiting(ctx context.Context, inst *v1alpha1.Instance,
 		t := metav1.NewTime(v.until)
 		until = &t
 	}
-	old := inst.Status.Waiting
+	key := client.ObjectKeyFromObject(inst)
+	old := r.lastWait(inst)
 	if old != nil && old.UID == ps.uid && old.Reason == v.reason && old.Message == v.message && equalTime(old.Until, until) {
 		return nil
 	}
@@ -313,11 +314,24 @@ func (r *Controller) recordWaiting(ctx context.Context, inst *v1alpha1.Instance,
 	if err != nil {
 		return err
 	}
+	r.waits.Store(key, w.DeepCopy())
 	if old == nil || old.UID != ps.uid || old.Reason != v.reason {
 		r.recorder.Eventf(inst, nil, corev1.EventTypeNormal, "PlanWaiting", "RunPlan", "plan %s (%s) waits: %s", ps.plan, describeTrigger(ps), msg)
 	}
 	r.report(inst, ps, forge.StatePending, fmt.Sprintf("%s PENDING: %s", ps.plan, msg))
 	return nil
+}
+
+// lastWait is the wait the instance's status records: what this controller wrote last, when
+// the cached Instance does not show it yet.
+func (r *Controller) lastWait(inst *v1alpha1.Instance) *v1alpha1.WaitingPlan {
+	old := inst.Status.Waiting
+	if mem, ok := r.waits.Load(client.ObjectKeyFromObject(inst)); ok {
+		if m := mem.(*v1alpha1.WaitingPlan); old == nil || old.UID == m.UID {
+			return m
+		}
+	}
+	return old
 }
 
 // replaced ends the wait of a plan a newer one replaces: it is reported as superseded on its
@@ -340,7 +354,7 @@ func (r *Controller) recordRejected(ctx context.Context, inst *v1alpha1.Instance
 		return nil // recorded already (a removal stays rejected until `kudod abort`)
 	}
 	now := r.now()
-	old := inst.Status.Waiting
+	old := r.lastWait(inst)
 	if old != nil {
 		r.metrics.PlanWaited(string(old.Reason), now.Sub(old.Since.Time))
 		if old.UID != ps.uid {
@@ -370,6 +384,7 @@ func (r *Controller) recordRejected(ctx context.Context, inst *v1alpha1.Instance
 	if err != nil {
 		return err
 	}
+	r.waits.Delete(key)
 	r.mu.Lock()
 	r.ended[key] = ps.uid // the cache may not show the rejection at the next reconcile
 	r.mu.Unlock()
@@ -384,7 +399,7 @@ func (r *Controller) recordRejected(ctx context.Context, inst *v1alpha1.Instance
 // windows is recorded in its reasons and an event.
 func (r *Controller) release(ctx context.Context, inst *v1alpha1.Instance, ps planStart, v gateVerdict, in gateInput) (planStart, error) {
 	now := r.now()
-	old := inst.Status.Waiting
+	old := r.lastWait(inst)
 	mt, hasTrigger := manualTrigger(inst)
 	useTrigger := hasTrigger && mt.IgnoreWindows && mt.Plan == ps.plan
 	if old != nil || useTrigger {
@@ -410,6 +425,7 @@ func (r *Controller) release(ctx context.Context, inst *v1alpha1.Instance, ps pl
 			return ps, err
 		}
 	}
+	r.waits.Delete(client.ObjectKeyFromObject(inst))
 	ps.reasons = append([]string(nil), ps.reasons...)
 	if v.approvedBy != "" {
 		ps.reasons = append(ps.reasons, fmt.Sprintf("approved by %s for commit %s", v.approvedBy, v1alpha1.ShortRevision(ps.revision)))
