@@ -62,10 +62,13 @@ func TestWaitingPlansSurviveARestart(t *testing.T) {
 		if in.Status.LastPlan.UID != uid || in.Status.Waiting != nil {
 			t.Errorf("%s: the plan that ran is %s, not the one that waited (%s); waiting %+v", name, in.Status.LastPlan.UID, uid, in.Status.Waiting)
 		}
-		for _, reason := range []string{"PlanStarted", "PlanFinished"} {
-			if n := countEvents(t, c, ns, name, reason); n != 1 {
-				t.Errorf("%s: %d %s events, want exactly one run", name, n, reason)
-			}
+		// PlanStarted comes with a plan's first progress write, which a plan done within 2 s
+		// skips (docs/design.md, Events): at most one.
+		if n := countEvents(t, c, ns, name, "PlanStarted"); n > 1 {
+			t.Errorf("%s: %d PlanStarted events, want exactly one run", name, n)
+		}
+		if n := countEvents(t, c, ns, name, "PlanFinished"); n != 1 {
+			t.Errorf("%s: %d PlanFinished events, want exactly one run", name, n)
 		}
 	}
 	if !strings.Contains(k.logs(), fmt.Sprintf("context=kudod/%s/zk state=pending description=\"deploy PENDING: awaiting approval\"", ns)) {
