@@ -390,8 +390,11 @@ func (r *Controller) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctr
 		ps := planStart{plan: manifests.PlanCleanup, uid: cleanupUID, trigger: v1alpha1.TriggerGit, revision: removedIn(inst), reasons: []string{"instance removed from git"}}
 		if gated(inst, ps) {
 			ok, next, err := r.gateRemoval(ctx, inst, ps)
-			if !ok || err != nil {
-				return ctrl.Result{RequeueAfter: next}, err
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if !ok {
+				return ctrl.Result{RequeueAfter: next}, nil
 			}
 		}
 	}
