@@ -276,7 +276,9 @@ func (r *Controller) recordWaiting(ctx context.Context, inst *v1alpha1.Instance,
 	}
 	key := client.ObjectKeyFromObject(inst)
 	old := r.lastWait(inst)
-	if old != nil && old.UID == ps.uid && old.Reason == v.reason && old.Message == v.message && equalTime(old.Until, until) {
+	// A commit that changes only an instance's settings keeps its waiting plan but moves its
+	// revision: the wait is recorded again, for the commit an approval must now name.
+	if old != nil && old.UID == ps.uid && old.Revision == ps.revision && old.Reason == v.reason && old.Message == v.message && equalTime(old.Until, until) {
 		return nil
 	}
 	w := &v1alpha1.WaitingPlan{Name: ps.plan, UID: ps.uid, Trigger: ps.trigger, Revision: ps.revision, Reason: v.reason, Message: v.message, Since: metav1.NewTime(now), Until: until}
