@@ -177,12 +177,12 @@ func (r *Controller) findCycle(ctx context.Context, inst *v1alpha1.Instance) ([]
 }
 
 // evaluate says what the gates say about a plan, without acting on it.
-func (r *Controller) evaluate(ctx context.Context, inst *v1alpha1.Instance, ps planStart, removal bool) (gateVerdict, gateInput, error) {
+func (r *Controller) evaluate(ctx context.Context, inst *v1alpha1.Instance, ps planStart, removal bool) (gateVerdict, error) {
 	in, err := r.gateInput(ctx, inst, ps, removal)
 	if err != nil {
-		return gateVerdict{}, in, err
+		return gateVerdict{}, err
 	}
-	return decide(in), in, nil
+	return decide(in), nil
 }
 
 // mayStart reports whether a wanted plan would start now: a newer commit supersedes the
@@ -192,14 +192,14 @@ func (r *Controller) mayStart(ctx context.Context, inst *v1alpha1.Instance, ps p
 	if !gated(inst, ps) {
 		return true
 	}
-	v, _, err := r.evaluate(ctx, inst, ps, false)
+	v, err := r.evaluate(ctx, inst, ps, false)
 	return err == nil && v.action == gateRun
 }
 
 // startGated starts a git plan if its gates let it, and otherwise records that it waits or
 // that it is rejected. It returns when to look again (0: an event will tell).
 func (r *Controller) startGated(ctx context.Context, inst *v1alpha1.Instance, ps planStart) (time.Duration, error) {
-	v, in, err := r.evaluate(ctx, inst, ps, false)
+	v, err := r.evaluate(ctx, inst, ps, false)
 	if err != nil {
 		return 0, err
 	}
@@ -209,7 +209,7 @@ func (r *Controller) startGated(ctx context.Context, inst *v1alpha1.Instance, ps
 	case gateReject:
 		return 0, r.recordRejected(ctx, inst, ps, v)
 	}
-	ps, err = r.release(ctx, inst, ps, v, in)
+	ps, err = r.release(ctx, inst, ps, v)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +220,7 @@ func (r *Controller) startGated(ctx context.Context, inst *v1alpha1.Instance, ps
 // gateRemoval applies the gates to the removal of an instance (its cleanup plan, or the
 // deletion of its objects): true when it may go ahead now.
 func (r *Controller) gateRemoval(ctx context.Context, inst *v1alpha1.Instance, ps planStart) (bool, time.Duration, error) {
-	v, in, err := r.evaluate(ctx, inst, ps, true)
+	v, err := r.evaluate(ctx, inst, ps, true)
 	if err != nil {
 		return false, 0, err
 	}
@@ -230,7 +230,7 @@ func (r *Controller) gateRemoval(ctx context.Context, inst *v1alpha1.Instance, p
 	case gateReject:
 		return false, 0, r.recordRejected(ctx, inst, ps, v)
 	}
-	_, err = r.release(ctx, inst, ps, v, in)
+	_, err = r.release(ctx, inst, ps, v)
 	return err == nil, 0, err
 }
 
@@ -399,7 +399,7 @@ func (r *Controller) recordRejected(ctx context.Context, inst *v1alpha1.Instance
 // release lets a plan start: a wait it had ends (counted in kudod_plan_wait_seconds), a
 // `kudod trigger --ignore-windows` for it is used up, and who approved it or overrode its
 // windows is recorded in its reasons and an event.
-func (r *Controller) release(ctx context.Context, inst *v1alpha1.Instance, ps planStart, v gateVerdict, in gateInput) (planStart, error) {
+func (r *Controller) release(ctx context.Context, inst *v1alpha1.Instance, ps planStart, v gateVerdict) (planStart, error) {
 	now := r.now()
 	old := r.lastWait(inst)
 	mt, hasTrigger := manualTrigger(inst)
