@@ -123,6 +123,9 @@ type Repository struct {
 	AllowEmpty bool
 	// DriftInterval is how often live objects are compared with what plans applied.
 	DriftInterval time.Duration
+	// Approval and Windows are defaults for the repository's instances (docs/operations.md).
+	Approval *v1alpha1.Approval
+	Windows  []v1alpha1.Window
 }
 
 // Source is what the daemon reads of a git repository (sources.Source): polls, commits by SHA
@@ -134,7 +137,7 @@ type Source interface {
 }
 
 func (r Repository) planning() desired.Repository {
-	return desired.Repository{Name: r.Name, Prune: r.Prune, AllowEmpty: r.AllowEmpty}
+	return desired.Repository{Name: r.Name, Prune: r.Prune, AllowEmpty: r.AllowEmpty, Approval: r.Approval, Windows: r.Windows}
 }
 
 func (r Repository) previews() preview.Repository {
@@ -273,9 +276,10 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		return nil, err
 	}
 
-	planner := &desired.Planner{Client: c, Store: d.store, Log: opts.Logger.WithName("poller")}
+	planner := &desired.Planner{Client: c, Store: d.store, Log: opts.Logger.WithName("poller"), Now: opts.Now}
 	d.pollers = map[string]*poll.Poller{}
 	driftIntervals := map[string]time.Duration{}
+	gates := map[string]instances.GateDefaults{}
 	for _, repo := range opts.Repositories {
 		previewed := repo.previews()
 		d.pollers[repo.Name] = poll.New(
@@ -287,10 +291,11 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 				Polled: func(ctx context.Context) { previews.Discover(ctx, previewed) },
 			})
 		driftIntervals[repo.Name] = repo.DriftInterval
+		gates[repo.Name] = instances.GateDefaults{Approval: repo.Approval, Windows: repo.Windows}
 	}
 	ic := instances.New(instances.Options{
 		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
-		Metrics: m, DriftIntervals: driftIntervals, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
+		Metrics: m, DriftIntervals: driftIntervals, Gates: gates, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
 		Log: opts.Logger.WithName("instances"), Now: opts.Now,
 		HistoryLimit: opts.HistoryLimit, Notifier: opts.Notifier,
 	})

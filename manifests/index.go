@@ -389,6 +389,7 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 			fs = append(fs, errorf(in.File, in.line(field+".plan"), "%s.plan: %s %s has no plan %q (plans: %s)", field, p.Name, p.OperatorVersion, sc.Plan, strings.Join(p.PlanNames(), ", ")))
 		}
 	}
+	fs = append(fs, in.checkGates(p)...)
 	return fs
 }
 

@@ -23,7 +23,7 @@ func TestInstancePolicyFields(t *testing.T) {
   dependsOn:
     - name: zk
     - {name: kafka, namespace: streams}
-  approval: {plans: [upgrade, update]}
+  approval: {plans: [backup, deploy]}
   windows:
     - {schedule: "0 22 * * 6", duration: 4h, timeZone: Europe/Berlin}
     - {schedule: "0 0 24 12 *", duration: 48h, kind: deny, scheduled: true}
@@ -56,7 +56,7 @@ func TestInstancePolicyFields(t *testing.T) {
 	if !reflect.DeepEqual(in.DependsOn, []v1alpha1.InstanceRef{{Name: "zk", Namespace: "data"}, {Name: "kafka", Namespace: "streams"}}) {
 		t.Errorf("dependsOn = %+v", in.DependsOn)
 	}
-	if in.Approval == nil || !reflect.DeepEqual(in.Approval.Plans, []string{"upgrade", "update"}) {
+	if in.Approval == nil || !reflect.DeepEqual(in.Approval.Plans, []string{"backup", "deploy"}) {
 		t.Errorf("approval = %+v", in.Approval)
 	}
 	wantW := []v1alpha1.Window{
@@ -86,6 +86,11 @@ func TestInstancePolicyFieldErrors(t *testing.T) {
 		{"dependsOn itself", "  dependsOn:\n    - name: app\n", "cannot depend on itself"},
 		{"dependsOn without name", "  dependsOn:\n    - namespace: x\n", "spec.dependsOn[0].name is required"},
 		{"approval not a mapping", "  approval: [upgrade]\n", "spec.approval must be a mapping"},
+		{"approval of a plan the package lacks", "  approval: {plans: [upgrade]}\n", `spec.approval.plans: demo 1.1.0 has no plan "upgrade" (plans: backup, cleanup, deploy)`},
+		{"dependsOn a bad name", "  dependsOn:\n    - name: Bad_Name\n", `spec.dependsOn[0].name "Bad_Name" is not a valid instance name`},
+		{"dependsOn a bad namespace", "  dependsOn:\n    - {name: zk, namespace: Data!}\n", `spec.dependsOn[0].namespace "Data!" is not a valid namespace name`},
+		{"dependsOn twice", "  dependsOn:\n    - name: zk\n    - {name: zk, namespace: data}\n", "spec.dependsOn[1]: data/zk is listed twice"},
+		{"window in the daemon's zone", "  windows:\n    - {schedule: \"@daily\", duration: 1h, timeZone: Local}\n", `spec.windows[0].timeZone: "Local" is the daemon's own zone`},
 		{"window bad cron", "  windows:\n    - {schedule: \"61 * * * *\", duration: 1h}\n", "spec.windows[0].schedule"},
 		{"window bad duration", "  windows:\n    - {schedule: \"@daily\", duration: soon}\n", `spec.windows[0].duration: "soon"`},
 		{"window without duration", "  windows:\n    - {schedule: \"@daily\"}\n", "spec.windows[0].duration"},

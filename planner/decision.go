@@ -4,6 +4,9 @@
 package planner
 
 import (
+	"time"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
@@ -43,6 +46,11 @@ type State struct {
 	// NeverCompleted marks cluster state whose first plan has not completed yet: any change
 	// runs deploy again rather than an update of something never deployed.
 	NeverCompleted bool
+	// DependsOn, Approval and Windows say when the instance's plans may start
+	// (docs/operations.md); namespaces in DependsOn are filled in.
+	DependsOn []v1alpha1.InstanceRef
+	Approval  *v1alpha1.Approval
+	Windows   []v1alpha1.Window
 }
 
 // Key is "<namespace>/<name>".
@@ -57,6 +65,17 @@ type Decision struct {
 	Reasons   []string `json:"reasons"`
 	Error     string   `json:"error,omitempty"`
 
+	// DependsOn are the instances this one depends on, as namespace/name (docs/operations.md).
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Order is when the plan runs among the commit's changes: plans of order 1 start first,
+	// each other one after the changes named in After are done. 0 when nothing runs.
+	Order int      `json:"order,omitempty"`
+	After []string `json:"after,omitempty"`
+	// NeedsApproval: the plan waits for `kudod approve`.
+	NeedsApproval bool `json:"needsApproval,omitempty"`
+	// Window is what the instance's maintenance windows say, when it has any.
+	Window *WindowInfo `json:"window,omitempty"`
+
 	// Old and New are the states compared (nil for a new or removed instance).
 	Old *State `json:"-"`
 	New *State `json:"-"`
@@ -68,4 +87,14 @@ func (d *Decision) Key() string { return d.Namespace + "/" + d.Instance }
 // Changes reports whether the decision runs a plan or removes the instance.
 func (d *Decision) Changes() bool {
 	return d.Action != ActionNone && d.Action != ActionRejected
+}
+
+// WindowInfo is what maintenance windows say about a decision's plan when it is planned.
+type WindowInfo struct {
+	// Open: the windows let the plan start now.
+	Open bool `json:"open"`
+	// Next is when they let it start, if not now.
+	Next *time.Time `json:"next,omitempty"`
+	// Message says it for people: "waiting for window Sat 22:00 CET".
+	Message string `json:"message,omitempty"`
 }

@@ -48,6 +48,9 @@ func StateOf(in *manifests.Instance) *State {
 		File:       in.File,
 		Suspend:    in.Suspend,
 		Instance:   in,
+		DependsOn:  in.DependsOn,
+		Approval:   in.Approval,
+		Windows:    in.Windows,
 	}
 }
 

@@ -16,6 +16,12 @@ const (
 	AnnotationTrigger = "kudod.dev/trigger"
 	// AnnotationAbort requests the end of the running plan (written by `kudod abort`), as JSON AbortRequest.
 	AnnotationAbort = "kudod.dev/abort"
+	// AnnotationApproved approves a waiting plan for one commit (written by `kudod approve`), as
+	// JSON PlanApproval or a bare commit SHA (docs/operations.md, Approvals).
+	AnnotationApproved = "kudod.dev/approved"
+	// AnnotationRejected rejects a waiting plan of one commit (written by `kudod reject`), as
+	// JSON PlanApproval or a bare commit SHA.
+	AnnotationRejected = "kudod.dev/rejected"
 	// AnnotationRemovedIn is the commit that removed an instance from git: its cleanup reports there.
 	AnnotationRemovedIn = "kudod.dev/removed-in"
 	// FinalizerCleanup holds an Instance until its cleanup plan ran and its objects are deleted.
@@ -105,7 +111,7 @@ type InstanceSpec struct {
 	// +optional
 	Windows []Window `json:"windows,omitempty"`
 	// OnFailure: "rollback" rolls a failed update or upgrade plan back to the last revision
-	// whose plan completed (docs/operations.md).
+	// whose plan completed (docs/recovery.md).
 	// +optional
 	OnFailure FailurePolicy `json:"onFailure,omitempty"`
 }
@@ -330,6 +336,10 @@ type InstanceStatus struct {
 	// HandledAbort is the UID of the last abort request acted on.
 	// +optional
 	HandledAbort string `json:"handledAbort,omitempty"`
+	// Waiting is the plan git asked for that has not started yet: it waits for its
+	// dependencies, an approval or a maintenance window (docs/operations.md).
+	// +optional
+	Waiting *WaitingPlan `json:"waiting,omitempty"`
 	// LastDriftCheck is when drift was last checked.
 	// +optional
 	LastDriftCheck *metav1.Time `json:"lastDriftCheck,omitempty"`
@@ -345,6 +355,37 @@ type InstanceStatus struct {
 	// HandledRollback is the UID of the last rollback request acted on.
 	// +optional
 	HandledRollback string `json:"handledRollback,omitempty"`
+}
+
+// WaitReason says what a plan waits for before it starts.
+type WaitReason string
+
+// Wait reasons, as kudod_plan_wait_seconds labels them (docs/metrics.md).
+const (
+	WaitDependency WaitReason = "dependency"
+	WaitApproval   WaitReason = "approval"
+	WaitWindow     WaitReason = "window"
+)
+
+// WaitingPlan is a plan that has not started: what it waits for, and since when.
+type WaitingPlan struct {
+	Name     string  `json:"name"`
+	UID      string  `json:"uid"`
+	Trigger  Trigger `json:"trigger"`
+	Revision string  `json:"revision,omitempty"`
+	// Reason is what it waits for now: dependency, approval or window.
+	Reason WaitReason `json:"reason"`
+	// Message says it for people: "waiting for data/zk (deploy IN_PROGRESS)".
+	Message string `json:"message"`
+	// Since is when it started waiting for Reason.
+	Since metav1.Time `json:"since"`
+	// Until is when the wait ends by itself: the next opening of a maintenance window.
+	// +optional
+	Until *metav1.Time `json:"until,omitempty"`
+	// Replaced is the waiting plan this one replaced, "update of 3f2a9c1": a newer commit
+	// replaces a plan that waits.
+	// +optional
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // ActivePlan identifies the running plan.
@@ -506,6 +547,19 @@ type ManualTrigger struct {
 	User    string `json:"user,omitempty"`
 	// Parameters apply to this run only (plan-scoped; docs/recovery.md).
 	Parameters map[string]string `json:"parameters,omitempty"`
+	// IgnoreWindows starts the plan git asked for now even if a maintenance window holds it
+	// (`kudod trigger --ignore-windows`, docs/operations.md).
+	IgnoreWindows bool `json:"ignoreWindows,omitempty"`
+}
+
+// PlanApproval is the JSON of the kudod.dev/approved and kudod.dev/rejected annotations: the
+// commit (a full SHA, or a prefix of at least 7 hex digits), optionally the plan, and who.
+type PlanApproval struct {
+	Revision string `json:"revision"`
+	// +optional
+	Plan string `json:"plan,omitempty"`
+	// +optional
+	User string `json:"user,omitempty"`
 }
 
 // AbortRequest is the JSON of the kudod.dev/abort annotation.

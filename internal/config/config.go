@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/sources"
 )
 
@@ -66,6 +67,10 @@ type Repository struct {
 	AllowEmpty bool
 	// Timeout bounds each git operation against the remote.
 	Timeout time.Duration
+	// Approval and Windows are defaults for the repository's instances: which plans wait for
+	// `kudod approve`, and when plans git triggers may start (docs/operations.md).
+	Approval *v1alpha1.Approval
+	Windows  []v1alpha1.Window
 }
 
 // Webhook configures the repository's push webhook.

@@ -89,6 +89,8 @@ func (d *decoder) repository(n *yaml.Node, field string) (Repository, *yaml.Node
 		"driftInterval": func(v *yaml.Node, f string) { r.DriftInterval = d.duration(v, f) },
 		"allowEmpty":    func(v *yaml.Node, f string) { r.AllowEmpty = d.boolean(v, f) },
 		"timeout":       func(v *yaml.Node, f string) { r.Timeout = d.duration(v, f) },
+		"approval":      func(v *yaml.Node, f string) { r.Approval = d.approval(v, f) },
+		"windows":       func(v *yaml.Node, f string) { r.Windows = d.windows(v, f) },
 	})
 	if nameNode == nil {
 		nameNode = n

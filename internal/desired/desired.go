@@ -8,6 +8,7 @@ package desired
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -30,6 +31,10 @@ type Repository struct {
 	Prune bool
 	// AllowEmpty lets a commit remove every instance.
 	AllowEmpty bool
+	// Approval and Windows are the repository's defaults for its instances
+	// (docs/operations.md).
+	Approval *v1alpha1.Approval
+	Windows  []v1alpha1.Window
 }
 
 // Planner plans snapshots against the Instances in the cluster.
@@ -39,6 +44,8 @@ type Planner struct {
 	// Store indexes snapshots and finds the packages Instances were planned with.
 	Store *store.Store
 	Log   logr.Logger
+	// Now is the clock windows are evaluated with (default time.Now).
+	Now func() time.Time
 }
 
 // Plan is a snapshot planned against the cluster.
@@ -66,7 +73,45 @@ func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapsh
 	old := p.clusterSide(ctx, repo.Name, existing, idx, p.Log.WithValues("repository", repo.Name))
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: repo.AllowEmpty, NoPrune: !repo.Prune})
 	p.holdRolledBack(ctx, repo.Name, existing, &res, p.Log.WithValues("repository", repo.Name))
+	outside, err := p.outsideGraph(ctx, repo.Name, &res)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	planner.CheckDependencies(&res, planner.GraphOf(&res, outside), planner.DependencyOptions{Approval: repo.Approval, Windows: repo.Windows, Now: now()})
 	return &Plan{Index: idx, Existing: existing, Result: res}, nil
+}
+
+// outsideGraph is the dependency graph of the Instances outside the repository that the
+// client sees: the daemon's cache holds those of every repository it follows (docs/operations.md,
+// Ordering). Only a commit that declares a dependency needs it.
+func (p *Planner) outsideGraph(ctx context.Context, repository string, res *planner.Result) (planner.DependencyGraph, error) {
+	needed := false
+	for i := range res.Decisions {
+		if n := res.Decisions[i].New; n != nil && len(n.DependsOn) > 0 {
+			needed = true
+			break
+		}
+	}
+	if !needed {
+		return nil, nil
+	}
+	var all v1alpha1.InstanceList
+	if err := p.Client.List(ctx, &all); err != nil {
+		return nil, fmt.Errorf("list instances for dependencies: %w", err)
+	}
+	g := planner.DependencyGraph{}
+	for i := range all.Items {
+		in := &all.Items[i]
+		if in.DeletionTimestamp != nil || (in.Labels[v1alpha1.LabelRepository] == repository && in.Labels[v1alpha1.LabelParent] == "") {
+			continue // going away, or this repository's own (its decisions say what becomes of them)
+		}
+		g[in.Namespace+"/"+in.Name] = planner.RefKeys(in.Spec.DependsOn, in.Namespace)
+	}
+	return g, nil
 }
 
 // topLevel maps the Instances that come from git (not KudoOperator children) by key.
@@ -97,6 +142,9 @@ func (p *Planner) clusterSide(ctx context.Context, repository string, existing m
 			File:           in.Spec.Source.Path,
 			Suspend:        in.Spec.Suspend,
 			NeverCompleted: in.Status.Applied == nil,
+			DependsOn:      in.Spec.DependsOn,
+			Approval:       in.Spec.Approval,
+			Windows:        in.Spec.Windows,
 		}
 	}
 	return side

@@ -53,6 +53,8 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	// DriftIntervals is each repository's drift interval (instances may set their own).
 	DriftIntervals map[string]time.Duration
+	// Gates are each repository's approval and windows (instances may set their own).
+	Gates map[string]GateDefaults
 	// StepTimeout bounds each step unless an instance sets its own.
 	StepTimeout time.Duration
 	// Workers is the number of reconciles at once.
@@ -77,6 +79,7 @@ type Controller struct {
 	reporter       forge.StatusReporter
 	metrics        *metrics.Metrics
 	driftIntervals map[string]time.Duration
+	gateDefaults   map[string]GateDefaults
 	stepTimeout    time.Duration
 	workers        int
 	log            logr.Logger
@@ -96,6 +99,9 @@ type Controller struct {
 	// driftChecked is when each instance's objects were last compared with the cluster; kept
 	// in memory so an idle daemon writes nothing.
 	driftChecked map[types.NamespacedName]time.Time
+	// waits is the wait each instance's status last recorded here (types.NamespacedName →
+	// v1alpha1.WaitingPlan): the cache may not show it yet at the next reconcile (gating.go).
+	waits sync.Map
 }
 
 // execution is a plan running for an instance.
@@ -116,7 +122,7 @@ func New(opts Options) *Controller {
 	}
 	return &Controller{
 		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
-		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, stepTimeout: opts.StepTimeout,
+		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, gateDefaults: opts.Gates, stepTimeout: opts.StepTimeout,
 		workers: opts.Workers, log: opts.Log, now: opts.Now, historyLimit: opts.HistoryLimit, notifier: opts.Notifier,
 		exited:       make(chan event.GenericEvent, 1024),
 		running:      map[types.NamespacedName]*execution{},
@@ -138,9 +144,15 @@ func (r *Controller) SetupWithManager(mgr ctrl.Manager) error {
 	})); err != nil {
 		return err
 	}
+	if err := indexDependencies(context.Background(), mgr); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("instance").
 		For(&v1alpha1.Instance{}).
+		// Dependents wait for what they depend on, and removals go the other way: a change of
+		// one Instance wakes those whose gates look at it (gating.go).
+		Watches(&v1alpha1.Instance{}, handler.EnqueueRequestsFromMapFunc(r.related)).
 		WatchesRawSource(source.Channel(r.exited, &handler.EnqueueRequestForObject{})).
 		// Several daemons may share a process (tests, benchmarks): names need not be unique.
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers, SkipNameValidation: ptr.To(true)}).
@@ -189,7 +201,7 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	switch {
 	case ex != nil:
 		runningPlan = ex.request.plan
-		if want != nil && supersedes(*want, ex.request) {
+		if want != nil && supersedes(*want, ex.request) && r.mayStart(ctx, inst, *want) {
 			ex.cancel(&errSuperseded{by: describeStart(*want)})
 			return ctrl.Result{}, nil // the execution's end enqueues this instance again
 		}
@@ -214,6 +226,13 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case active != nil && (want == nil || (want.trigger != v1alpha1.TriggerGit && want.trigger != v1alpha1.TriggerRollback)):
 		// A plan was running when the daemon stopped: resume it, unless git asks for another.
 		r.start(inst, resumeStart(inst, active))
+	case want != nil && gated(inst, *want):
+		// Dependencies, approval and windows (docs/operations.md).
+		next, err := r.startGated(ctx, inst, *want)
+		if next > 0 && (result.RequeueAfter == 0 || next < result.RequeueAfter) {
+			result.RequeueAfter = next
+		}
+		return result, err
 	case want != nil:
 		r.start(inst, *want)
 	case sched.start != nil:
@@ -380,6 +399,20 @@ func (r *Controller) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctr
 		return ctrl.Result{}, nil
 	}
 	forced := r.abortRequested(inst)
+	if !forced && !inst.Spec.Suspend && !cleanupStarted(inst, cleanupUID) {
+		// Removal waits for what depends on the instance to be removed first, and for its
+		// approval and windows (docs/operations.md); `kudod abort` skips the wait.
+		ps := planStart{plan: manifests.PlanCleanup, uid: cleanupUID, trigger: v1alpha1.TriggerGit, revision: removedIn(inst), reasons: []string{"instance removed from git"}}
+		if gated(inst, ps) {
+			ok, next, err := r.gateRemoval(ctx, inst, ps)
+			if err != nil {
+				return ctrl.Result{}, err
+			}
+			if !ok {
+				return ctrl.Result{RequeueAfter: next}, nil
+			}
+		}
+	}
 	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		r.log.Info("package unavailable: deleting the inventory without a cleanup plan", "instance", key.String(), "error", err.Error())

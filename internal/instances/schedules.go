@@ -84,6 +84,10 @@ func (r *Controller) reconcileSchedules(ctx context.Context, inst *v1alpha1.Inst
 			// Another schedule starts now: this one waits for the next reconcile.
 			step.requeue = time.Second
 		default:
+			if hold := r.scheduleHold(inst, now); hold != "" {
+				skip(hold) // docs/operations.md, Windows
+				break
+			}
 			action, reason := planner.Concurrency(sc.ConcurrencyPolicy, running)
 			switch action {
 			case planner.SkipRun:

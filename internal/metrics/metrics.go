@@ -23,6 +23,7 @@ type Metrics struct {
 	drift           *prometheus.CounterVec
 	appliedRevision *prometheus.GaugeVec
 	executions      prometheus.Gauge
+	planWait        *prometheus.HistogramVec
 }
 
 // New registers the series with reg; series already registered by another daemon are shared.
@@ -57,6 +58,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		executions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kudod_executions_running", Help: "Plans running now.",
 		}),
+		planWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kudod_plan_wait_seconds", Help: "How long plans waited before they started (or were rejected or replaced), by what they waited for: dependency, approval, window.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}, []string{"reason"}),
 	}
 	var err error
 	m.planRuns = register(reg, m.planRuns, &err)
@@ -68,6 +73,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.drift = register(reg, m.drift, &err)
 	m.appliedRevision = register(reg, m.appliedRevision, &err)
 	m.executions = register(reg, m.executions, &err)
+	m.planWait = register(reg, m.planWait, &err)
 	return m, err
 }
 
@@ -128,3 +134,9 @@ func (m *Metrics) ExecutionStarted() { m.executions.Inc() }
 
 // ExecutionEnded: see ExecutionStarted.
 func (m *Metrics) ExecutionEnded() { m.executions.Dec() }
+
+// PlanWaited records how long a plan waited for one reason (dependency, approval, window)
+// before that wait ended.
+func (m *Metrics) PlanWaited(reason string, took time.Duration) {
+	m.planWait.WithLabelValues(reason).Observe(max(took, 0).Seconds())
+}

@@ -179,30 +179,49 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 	}
 	// Instances are applied several at a time: a thousand new instances are a thousand
 	// round trips, and the plans of the first start while the last are still being written.
-	var mu sync.Mutex
-	var errs []error
-	g := errgroup.Group{}
-	g.SetLimit(actConcurrency)
-	for i := range plan.Decisions {
-		d := &plan.Decisions[i]
-		if d.Action == planner.ActionNone && d.New == nil {
-			continue
+	// They are applied in the order of their plans (docs/operations.md, Ordering): an instance
+	// is written only after what it depends on, so the Instance controller never sees a
+	// dependent's new plan next to its dependency's old, settled state. A wave that fails
+	// stops the later ones.
+	for _, wave := range actWaves(plan.Decisions) {
+		var mu sync.Mutex
+		var errs []error
+		g := errgroup.Group{}
+		g.SetLimit(actConcurrency)
+		for _, d := range wave {
+			g.Go(func() error {
+				if err := p.act(ctx, snap, d, plan.Existing[d.Key()]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+				return nil
+			})
 		}
-		g.Go(func() error {
-			if err := p.act(ctx, snap, d, plan.Existing[d.Key()]); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err // acted stays behind: the next poll tries again
+		_ = g.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err // acted stays behind: the next poll tries again
+		}
 	}
 	p.markActed(snap.Commit)
 	return nil
+}
+
+// actWaves groups the decisions to act on by the order of their plans: first those that run
+// none (rejections, settings), then the plans of order 1, 2, ...
+func actWaves(decisions []planner.Decision) [][]*planner.Decision {
+	var waves [][]*planner.Decision
+	for i := range decisions {
+		d := &decisions[i]
+		if d.Action == planner.ActionNone && d.New == nil {
+			continue
+		}
+		for len(waves) <= d.Order {
+			waves = append(waves, nil)
+		}
+		waves[d.Order] = append(waves[d.Order], d)
+	}
+	return waves
 }
 
 func (p *Poller) markActed(commit string) {

@@ -38,6 +38,9 @@ func (r *Report) Markdown(limit int) string {
 	}
 	fmt.Fprintf(&b, "%s\n## kudod plan preview\n\n%s **%s** for `%s` at `%s`\n", Marker(r.Repository), icon, r.mask(r.Summary()), r.Ref, v1alpha1.ShortRevision(r.SHA))
 	var sections []string
+	if o := orderLine(r.Decisions); o != "" {
+		sections = append(sections, o)
+	}
 	for _, d := range r.Decisions {
 		if d.Action == planner.ActionNone {
 			continue
@@ -84,6 +87,7 @@ func (r *Report) section(d planner.Decision) string {
 	for _, reason := range d.Reasons {
 		fmt.Fprintf(&b, "- %s\n", reason)
 	}
+	b.WriteString(gateLines(d))
 	if f, ok := r.Failures[d.Key()]; ok {
 		fmt.Fprintf(&b, "\n❌ The plan cannot run:\n%s\n", quote(f))
 	}

@@ -47,17 +47,18 @@ func annotate(cmd *cobra.Command, c client.Client, ns, name, key string, value a
 
 func newTriggerCommand(s streams) *cobra.Command {
 	var (
-		kf      kubeFlags
-		replace bool
-		params  []string
+		kf            kubeFlags
+		replace       bool
+		params        []string
+		ignoreWindows bool
 	)
 	cmd := &cobra.Command{
 		Use:   "trigger INSTANCE PLAN",
 		Short: "Run a plan of an instance once (any plan but cleanup)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[1] == "cleanup" {
-				return exitCode(2, fmt.Errorf("the cleanup plan runs only when an instance is removed from git"))
+			if args[1] == "cleanup" && !ignoreWindows {
+				return exitCode(2, fmt.Errorf("the cleanup plan runs only when an instance is removed from git (--ignore-windows lets a removal held by a window go ahead)"))
 			}
 			values, err := planParameterFlags(params)
 			if err != nil {
@@ -67,7 +68,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 			if err != nil {
 				return exitCode(2, err)
 			}
-			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: currentUser(), Parameters: values}
+			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: currentUser(), Parameters: values, IgnoreWindows: ignoreWindows}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationTrigger, t); err != nil {
 				return exitCode(2, err)
 			}
@@ -79,6 +80,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().BoolVar(&replace, "replace", false, "replace a running plan instead of being skipped")
 	cmd.Flags().StringArrayVarP(&params, "parameter", "p", nil, "a parameter value for this run only, NAME=VALUE (repeatable; docs/recovery.md)")
+	cmd.Flags().BoolVar(&ignoreWindows, "ignore-windows", false, "start now the plan of this name that git asked for and a maintenance window holds (docs/operations.md)")
 	return cmd
 }
 

@@ -9,9 +9,11 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
@@ -20,7 +22,8 @@ import (
 func newPlanCommand(s streams) *cobra.Command {
 	var (
 		repo, from, to, path, output string
-		allowEmpty, noPrune          bool
+		allowEmpty, noPrune, cluster bool
+		kf                           kubeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR|URL --from REV --to REV",
@@ -31,7 +34,13 @@ upgrade, cleanup, none, rejected), the plan that runs and the reasons.
 Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected or the command failed.
 With -o json, stdout is always the JSON, whatever the exit status. An empty --from means
 every instance is new. REV is a commit SHA, a branch or tag name, or (for a local
-directory) any revision git understands, such as HEAD~1.`,
+directory) any revision git understands, such as HEAD~1.
+
+Instances' spec.dependsOn must name instances that exist: those of the newer revision and,
+with --cluster (or --kubeconfig, --context), the Instances in the cluster. A dependency
+cycle or a missing dependency rejects the instances concerned. The output shows the order
+the plans run in, which wait for approval, and when maintenance windows let them start
+(docs/operations.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -77,6 +86,15 @@ directory) any revision git understands, such as HEAD~1.`,
 				fmt.Fprintf(s.Err, "%s: %s\n", to, f)
 			}
 			res := planner.Diff(planner.FromIndex(old), planner.FromIndex(idx), planner.Options{AllowEmpty: allowEmpty, NoPrune: noPrune})
+			deps := planner.DependencyOptions{Where: "this repository", Now: time.Now()}
+			var outside planner.DependencyGraph
+			if cluster || kf.kubeconfig != "" || kf.context != "" {
+				if outside, err = clusterDependencies(cmd.Context(), &kf); err != nil {
+					return fail(err)
+				}
+				deps.Where = "this repository or the cluster"
+			}
+			planner.CheckDependencies(&res, planner.GraphOf(&res, outside), deps)
 			if res.Decisions == nil {
 				res.Decisions = []planner.Decision{}
 			}
@@ -106,7 +124,30 @@ directory) any revision git understands, such as HEAD~1.`,
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	f.BoolVar(&allowEmpty, "allow-empty", false, "let the newer revision remove every instance")
 	f.BoolVar(&noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
+	f.BoolVar(&cluster, "cluster", false, "count the cluster's Instances as dependencies that exist (the kubeconfig's context)")
+	kf.add(f, false)
 	return cmd
+}
+
+// clusterDependencies is the dependency graph of the cluster's Instances, for `kudod plan
+// --cluster`: instances of other repositories count as dependencies that exist.
+func clusterDependencies(ctx context.Context, kf *kubeFlags) (planner.DependencyGraph, error) {
+	c, _, err := kf.client()
+	if err != nil {
+		return nil, err
+	}
+	var list v1alpha1.InstanceList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("list the cluster's instances: %w", err)
+	}
+	g := planner.DependencyGraph{}
+	for i := range list.Items {
+		in := &list.Items[i]
+		if in.DeletionTimestamp == nil {
+			g[in.Namespace+"/"+in.Name] = planner.RefKeys(in.Spec.DependsOn, in.Namespace)
+		}
+	}
+	return g, nil
 }
 
 // openRevisions opens a repository to read snapshots of revisions: a local directory in
@@ -176,7 +217,9 @@ func printPlan(w io.Writer, res planner.Result) {
 		for _, r := range d.Reasons {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
+		printGates(w, d)
 	}
+	printOrder(w, res)
 	if res.Held != nil {
 		fmt.Fprintf(w, "held: %v\n", res.Held)
 	}
@@ -190,4 +233,50 @@ func printPlan(w io.Writer, res planner.Result) {
 		parts = []string{"no instances"}
 	}
 	fmt.Fprintf(w, "%d instances: %s\n", len(res.Decisions), strings.Join(parts, ", "))
+}
+
+// printGates writes when a decision's plan may start: after which plans, with approval, in
+// which window (docs/operations.md).
+func printGates(w io.Writer, d planner.Decision) {
+	if !d.Changes() {
+		return
+	}
+	if len(d.After) > 0 {
+		fmt.Fprintf(w, "  after: %s\n", strings.Join(d.After, ", "))
+	} else if len(d.DependsOn) > 0 && d.Action != planner.ActionCleanup {
+		fmt.Fprintf(w, "  depends on: %s (no plan of theirs in this change)\n", strings.Join(d.DependsOn, ", "))
+	}
+	if d.NeedsApproval {
+		fmt.Fprintf(w, "  approval: needed (kudod approve %s -n %s)\n", d.Instance, d.Namespace)
+	}
+	if d.Window != nil {
+		if d.Window.Open {
+			fmt.Fprintln(w, "  window: open now")
+		} else {
+			fmt.Fprintf(w, "  window: %s\n", d.Window.Message)
+		}
+	}
+}
+
+// printOrder draws the order the changes run in, when some wait for others: one line per
+// change, by wave.
+func printOrder(w io.Writer, res planner.Result) {
+	waves := res.Waves()
+	if len(waves) < 2 {
+		return
+	}
+	fmt.Fprintln(w, "order:")
+	for i, wave := range waves {
+		if i > 0 {
+			fmt.Fprintf(w, "  %s↓\n", strings.Repeat(" ", len(fmt.Sprint(i+1))+2))
+		}
+		for _, key := range wave {
+			d := res.Decision(key)
+			line := fmt.Sprintf("  %d. %s %s", i+1, key, d.Action)
+			if len(d.After) > 0 {
+				line += " (after " + strings.Join(d.After, ", ") + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }

@@ -67,7 +67,7 @@ Only read and dryRun=All requests reach the cluster. Exit status: 0 the change i
 			defer src.Close()
 			rep, err := daemon.Preview(cmd.Context(), daemon.PreviewOptions{
 				Client: client.NewDryRunClient(c), AllowClusterScoped: cfg.Cluster.AllowClusterScoped,
-				Repository: daemon.Repository{Name: rc.Name, Source: src, Path: rc.Path, Prune: rc.Prune, AllowEmpty: rc.AllowEmpty},
+				Repository: daemon.Repository{Name: rc.Name, Source: src, Path: rc.Path, Prune: rc.Prune, AllowEmpty: rc.AllowEmpty, Approval: rc.Approval, Windows: rc.Windows},
 				Ref:        ref,
 			})
 			if err != nil {

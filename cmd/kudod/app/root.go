@@ -58,6 +58,7 @@ func NewRootCommand(s streams) *cobra.Command {
 		newTriggerCommand(s),
 		newAbortCommand(s),
 		newRetryCommand(s), newRollbackCommand(s), newHistoryCommand(s),
+		newApproveCommand(s), newRejectCommand(s),
 		newReconcileCommand(s), newVerifyCommand(s), newRenderCommand(s),
 		newUICommand(s),
 	)

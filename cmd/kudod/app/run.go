@@ -105,6 +105,7 @@ func newRunCommand(s streams) *cobra.Command {
 				opts.Repositories = append(opts.Repositories, daemon.Repository{
 					Name: r.Name, Source: src, Interval: r.Interval, Path: r.Path, Prune: r.Prune,
 					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(), PreviewRefs: r.Previews.Refs,
+					Approval: r.Approval, Windows: r.Windows,
 				})
 			}
 			reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: metrics.Registry, Logger: log.WithName("status")})

@@ -143,6 +143,17 @@ type instanceJSON struct {
 	// RolledBack and LastRuns: docs/recovery.md.
 	RolledBack *v1alpha1.RollbackMark `json:"rolledBack,omitempty"`
 	LastRuns   []lastRunJSON          `json:"lastRuns,omitempty"`
+	// Waiting is the plan that waits to start, and for what (docs/operations.md).
+	Waiting *waitingJSON `json:"waiting,omitempty"`
+}
+
+type waitingJSON struct {
+	Plan     string     `json:"plan"`
+	Revision string     `json:"revision,omitempty"`
+	Reason   string     `json:"reason"`
+	Message  string     `json:"message"`
+	Since    time.Time  `json:"since"`
+	Until    *time.Time `json:"until,omitempty"`
 }
 
 type planJSON struct {
@@ -189,6 +200,13 @@ func toJSON(list []v1alpha1.Instance) statusJSON {
 		ij := instanceJSON{Namespace: in.Namespace, Name: in.Name, Operator: in.Spec.Operator.Name, Version: in.Spec.Operator.Version, Revision: in.Spec.Source.Revision, Suspended: in.Spec.Suspend}
 		if in.Status.Applied != nil {
 			ij.Revision = in.Status.Applied.Revision
+		}
+		if w := in.Status.Waiting; w != nil {
+			ij.Waiting = &waitingJSON{Plan: w.Name, Revision: w.Revision, Reason: string(w.Reason), Message: w.Message, Since: w.Since.UTC()}
+			if w.Until != nil {
+				u := w.Until.UTC()
+				ij.Waiting.Until = &u
+			}
 		}
 		if ps := currentPlan(in); ps != nil {
 			pj := &planJSON{Name: ps.Name, Status: string(ps.Status), Trigger: string(ps.Trigger), Message: ps.Message, Phases: []phaseJSON{}}
@@ -314,6 +332,11 @@ func tableRow(in *v1alpha1.Instance, namespace bool) []string {
 	plan, status := "-", "-"
 	if ps := currentPlan(in); ps != nil {
 		plan, status = ps.Name, string(ps.Status)
+	} else if lp := in.Status.LastPlan; lp != nil {
+		plan, status = lp.Name, string(lp.Status) // a plan without a tree: the removal of an instance without a cleanup plan
+	}
+	if w := in.Status.Waiting; w != nil && w.Name == plan {
+		status += " (" + waitingWord(w) + ")"
 	}
 	rev := in.Spec.Source.Revision
 	if in.Status.Applied != nil {
@@ -368,6 +391,13 @@ func planTree(in *v1alpha1.Instance) string {
 	}
 	head += rolledBackHead(in)
 	root := tree.AddBranch(head)
+	if w := in.Status.Waiting; w != nil {
+		line := fmt.Sprintf("Waiting: plan %s of commit %s: %s", w.Name, v1alpha1.ShortRevision(w.Revision), w.Message)
+		if w.Replaced != "" {
+			line += fmt.Sprintf(" (replaces the waiting %s)", w.Replaced)
+		}
+		root.AddNode(line + ", since " + w.Since.UTC().Format("2006-01-02 15:04:05"))
+	}
 	plans := append([]v1alpha1.PlanStatus(nil), in.Status.Plans...)
 	sort.Slice(plans, func(i, j int) bool { return plans[i].Name < plans[j].Name })
 	for _, ps := range plans {
@@ -408,4 +438,18 @@ func msg(m string) string {
 		return ""
 	}
 	return " (" + m + ")"
+}
+
+// waitingWord says in a table cell what a plan waits for.
+func waitingWord(w *v1alpha1.WaitingPlan) string {
+	switch w.Reason {
+	case v1alpha1.WaitApproval:
+		return "awaiting approval"
+	case v1alpha1.WaitWindow:
+		if w.Until != nil {
+			return "window " + w.Until.UTC().Format("01-02 15:04") + " UTC"
+		}
+		return "window"
+	}
+	return "dependencies"
 }
