@@ -89,6 +89,10 @@ func (d *decoder) repository(n *yaml.Node, field string) (Repository, *yaml.Node
 		"driftInterval": func(v *yaml.Node, f string) { r.DriftInterval = d.duration(v, f) },
 		"allowEmpty":    func(v *yaml.Node, f string) { r.AllowEmpty = d.boolean(v, f) },
 		"timeout":       func(v *yaml.Node, f string) { r.Timeout = d.duration(v, f) },
+		// The repository's lane (tenancy.go).
+		"namespaces":         func(v *yaml.Node, f string) { r.Namespaces = d.namespaces(v, f) },
+		"allowClusterScoped": func(v *yaml.Node, f string) { b := d.boolean(v, f); r.AllowClusterScoped = &b },
+		"serviceAccountName": func(v *yaml.Node, f string) { r.ServiceAccountName = d.serviceAccountName(v, f) },
 	})
 	if nameNode == nil {
 		nameNode = n
@@ -278,6 +282,8 @@ func (d *decoder) previews(n *yaml.Node, field string) Previews {
 				}
 			}
 		},
+		"authors": func(v *yaml.Node, f string) { p.Authors = d.previewAuthors(v, f) },
+		"forks":   func(v *yaml.Node, f string) { p.Forks = d.boolean(v, f) },
 	})
 	return p
 }
