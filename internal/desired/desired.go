@@ -16,6 +16,7 @@ import (
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/internal/lanes"
 	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
@@ -30,6 +31,8 @@ type Repository struct {
 	Prune bool
 	// AllowEmpty lets a commit remove every instance.
 	AllowEmpty bool
+	// Lane refuses instances outside the namespaces the repository may target.
+	Lane lanes.Policy
 }
 
 // Planner plans snapshots against the Instances in the cluster.
@@ -65,6 +68,7 @@ func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapsh
 	existing := topLevel(list.Items)
 	old := p.clusterSide(ctx, repo.Name, existing, idx, p.Log.WithValues("repository", repo.Name))
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: repo.AllowEmpty, NoPrune: !repo.Prune})
+	repo.Lane.Refuse(&res)
 	return &Plan{Index: idx, Existing: existing, Result: res}, nil
 }
 

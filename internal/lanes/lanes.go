@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/planner"
 )
 
 // Policy is what one repository's instances may do.
@@ -108,4 +109,15 @@ func ValidPattern(s string) error {
 		return fmt.Errorf("%q: %w", s, err)
 	}
 	return nil
+}
+
+// Refuse rejects every decision of res whose instance is outside the lane, with the reason:
+// its change is not carried out, and nothing is written for it (docs/security.md).
+func (p Policy) Refuse(res *planner.Result) {
+	for i := range res.Decisions {
+		d := &res.Decisions[i]
+		if err := p.Check(d.Namespace); err != nil {
+			d.Action, d.Plan, d.Reasons, d.Error = planner.ActionRejected, "", []string{}, err.Error()
+		}
+	}
 }

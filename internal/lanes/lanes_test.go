@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/planner"
 )
 
 func TestCheck(t *testing.T) {
@@ -80,5 +81,25 @@ func TestValidPattern(t *testing.T) {
 		if err := ValidPattern(bad); err == nil {
 			t.Errorf("ValidPattern(%q) accepted", bad)
 		}
+	}
+}
+
+func TestRefuse(t *testing.T) {
+	res := planner.Result{Decisions: []planner.Decision{
+		{Namespace: "team-a", Instance: "ok", Action: planner.ActionDeploy, Plan: "deploy", Reasons: []string{"new instance"}},
+		{Namespace: "kube-system", Instance: "bad", Action: planner.ActionDeploy, Plan: "deploy", Reasons: []string{"new instance"}},
+		{Namespace: "legacy", Instance: "old", Action: planner.ActionCleanup},
+	}}
+	Policy{Repository: "r", Namespaces: []string{"team-*"}}.Refuse(&res)
+	if d := res.Decisions[0]; d.Action != planner.ActionDeploy || d.Error != "" {
+		t.Errorf("the instance in its lane: %+v", d)
+	}
+	for _, d := range res.Decisions[1:] {
+		if d.Action != planner.ActionRejected || d.Plan != "" || !strings.Contains(d.Error, "namespace "+d.Namespace+" is outside repository r's lane") {
+			t.Errorf("the instance outside its lane: %+v", d)
+		}
+	}
+	if !res.HasRejections() || !res.HasChanges() {
+		t.Errorf("rejections %v, changes %v", res.HasRejections(), res.HasChanges())
 	}
 }
