@@ -144,7 +144,7 @@ func (c *apiClient) self(ctx context.Context, target string) (int64, error) {
 	}
 	var u user
 	if _, err := c.call(ctx, http.MethodGet, target, nil, &u); err != nil {
-		return 0, fmt.Errorf("reading the token's own account, to tell kudod's comments from others': %w", err)
+		return 0, fmt.Errorf("reading the token's own account, to tell kudod's comments from others' (Gitea tokens need the read:user scope): %w", err)
 	}
 	if u.ID == 0 {
 		return 0, fmt.Errorf("reading the token's own account: the answer of GET %s has no id", target)
