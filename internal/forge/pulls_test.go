@@ -16,7 +16,7 @@ func TestGitHubPullRequest(t *testing.T) {
 			"head":{"ref":"feature","repo":{"id":10,"full_name":"ops/platform"}},"base":{"ref":"main","repo":{"id":10,"full_name":"ops/platform"}}}`,
 		"/api/v3/repos/ops/platform/pulls/8": `{"number":8,"user":{"login":"mallory","id":2},
 			"head":{"ref":"main","repo":{"id":99,"full_name":"mallory/platform"}},"base":{"ref":"main","repo":{"id":10,"full_name":"ops/platform"}}}`,
-		"/api/v3/repos/ops/platform/pulls/9": `{"number":9,"user":{"login":"gone","id":3},"head":{"ref":"x","repo":null},"base":{"ref":"main","repo":{"id":10,"full_name":"ops/platform"}}}`,
+		"/api/v3/repos/ops/platform/pulls/9":  `{"number":9,"user":{"login":"gone","id":3},"head":{"ref":"x","repo":null},"base":{"ref":"main","repo":{"id":10,"full_name":"ops/platform"}}}`,
 		"/api/v3/repos/ops/platform/pulls/10": `{"number":10,"user":null,"head":{},"base":{}}`,
 	}
 	var rec recorder

@@ -39,7 +39,7 @@ func TestAuthorsAdmit(t *testing.T) {
 type fakeForge struct{ pulls map[int]forge.PullRequest }
 
 func (f fakeForge) UpsertComment(context.Context, int, string, string) error { return nil }
-func (f fakeForge) MaxCommentLength() int                                      { return 1000 }
+func (f fakeForge) MaxCommentLength() int                                    { return 1000 }
 func (f fakeForge) PullRequest(_ context.Context, n int) (forge.PullRequest, error) {
 	return f.pulls[n], nil
 }
@@ -48,7 +48,7 @@ func (f fakeForge) PullRequest(_ context.Context, n int) (forge.PullRequest, err
 type fakeCommenter struct{}
 
 func (fakeCommenter) UpsertComment(context.Context, int, string, string) error { return nil }
-func (fakeCommenter) MaxCommentLength() int                                      { return 1000 }
+func (fakeCommenter) MaxCommentLength() int                                    { return 1000 }
 
 func TestQueueAdmitsPullRequests(t *testing.T) {
 	pulls := fakeForge{pulls: map[int]forge.PullRequest{
