@@ -70,6 +70,10 @@ func TestPlansRunAsTheServiceAccount(t *testing.T) {
     kind: Apply
     spec:
       resources: [other.yaml, binding.yaml]
+  - name: secret
+    kind: Apply
+    spec:
+      resources: [third.yaml, secret.yaml]
 plans:
   deploy:
     phases:
@@ -83,10 +87,18 @@ plans:
         steps:
           - name: admin
             tasks: [admin]
+  secret:
+    phases:
+      - name: main
+        steps:
+          - name: secret
+            tasks: [secret]
 `
 	pkg := pkgFromFiles(t, ops, valueParam, map[string]string{
 		"config.yaml": configMap("config"),
 		"other.yaml":  configMap("other"),
+		"third.yaml":  configMap("third"),
+		"secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: secret\nstringData:\n  a: b\n",
 		"binding.yaml": `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
@@ -137,6 +149,16 @@ subjects: [{kind: ServiceAccount, name: deployer, namespace: ` + e.namespace + `
 	}
 	if err := e.cluster.Client.Get(ctx, types.NamespacedName{Name: e.namespace + "-admin"}, &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the ClusterRoleBinding exists: %v", err)
+	}
+
+	// A forbidden object after an allowed one: its dry-run, as the account, fails before the
+	// allowed one is written.
+	err = execute("secret")
+	if !applier.IsFatal(err) || !strings.Contains(err.Error(), "dry-run failed") || !strings.Contains(err.Error(), `cannot create resource "secrets"`) {
+		t.Errorf("secret: %v, want a refused dry-run", err)
+	}
+	if err := e.cluster.Client.Get(ctx, types.NamespacedName{Namespace: e.namespace, Name: "third"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the failed step wrote ConfigMap third: %v", err)
 	}
 
 	// The same identity is reused, not rebuilt.
