@@ -124,6 +124,7 @@ prune and namespaces; an instance outside the repository's namespaces is rejecte
 	f.BoolVar(&ps.noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
 	f.StringVar(&configFile, "config", "", "a kudod.yaml whose repository's settings apply (url, path, allowEmpty, prune, namespaces)")
 	f.StringVar(&repository, "repository", "", "the repository of --config to plan (needed when it lists several)")
+	f.StringVar(&ps.daemonNamespace, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace), which --config's lanes refuse unless they list it")
 	return cmd
 }
 

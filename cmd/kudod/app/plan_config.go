@@ -23,6 +23,9 @@ type planSettings struct {
 	allowEmpty, noPrune bool
 	// lane refuses instances outside the repository's namespaces; nil without --config.
 	lane *lanes.Policy
+	// daemonNamespace is the daemon's own namespace (--daemon-namespace), refused to lanes
+	// that do not list it.
+	daemonNamespace string
 	// The repository's decryption settings (repositories[].decryption) belong here too: each
 	// snapshot is decrypted, as the daemon decrypts it, before it is indexed (plan.go, index).
 }
@@ -67,8 +70,7 @@ func (ps *planSettings) fromConfig(cmd *cobra.Command, file, name string) error 
 	if !f.Changed("no-prune") {
 		ps.noPrune = !rc.Prune
 	}
-	// The daemon's own namespace is its --leader-election-namespace, kudod-system unless set.
-	lane := rc.Policy(cfg.Cluster, "", defaultDaemonNamespace)
+	lane := rc.Policy(cfg.Cluster, "", ps.daemonNamespace)
 	ps.lane = &lane
 	return nil
 }
