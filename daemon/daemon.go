@@ -219,13 +219,12 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Config == nil {
 		return nil, errors.New("no cluster configuration")
 	}
-	d := &Daemon{opts: opts, store: store.New()}
-	seen := map[string]bool{}
 	opts.Repositories = append([]Repository(nil), opts.Repositories...)
 	for i := range opts.Repositories {
 		opts.Repositories[i] = opts.Repositories[i].withDefaultLane(opts.AllowClusterScoped, opts.DefaultServiceAccount, opts.LeaderElectionNamespace)
 	}
-	d.opts.Repositories = opts.Repositories
+	d := &Daemon{opts: opts, store: store.New()}
+	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
 		if seen[repo.Name] {
 			return nil, fmt.Errorf("repository %q is configured twice", repo.Name)
