@@ -54,6 +54,10 @@ func (e *Engine) For(t Tenant) (*Engine, error) {
 // User is the user the engine's requests impersonate; empty: the daemon's own identity.
 func (e *Engine) User() string { return e.user }
 
+// Reader reads the cluster as the engine's user: what a plan reads besides its objects (the
+// Secrets and ConfigMaps of an instance's parametersFrom) is read with the plan's rights.
+func (e *Engine) Reader() client.Reader { return e.client }
+
 // maxIdentities bounds the impersonated identities kept: the least recently used go first.
 const maxIdentities = 512
 
