@@ -137,7 +137,7 @@ plans:
           - name: admin
             tasks: [admin]
 `,
-		dir + "params.yaml":          "apiVersion: kudo.dev/v1beta1\nparameters: []\n",
+		dir + "params.yaml":           "apiVersion: kudo.dev/v1beta1\nparameters: []\n",
 		dir + "templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Name }}-config\ndata:\n  a: b\n",
 		dir + "templates/binding.yaml": `apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
