@@ -64,7 +64,12 @@ func (e *Engine) waitDeleted(ctx context.Context, objs []*unstructured.Unstructu
 // carry its label, and returns them. An object of a kind the cluster no longer serves at any
 // version cannot exist: it counts as deleted; one whose kind is served at another version than
 // recorded is deleted at that version.
+//
+// An entry in another namespace than the instance's is never deleted: kudod puts no object of
+// an instance there, so such an entry was written into the status by someone else, who must not
+// get kudod to delete in another namespace (docs/security.md).
 func (e *Engine) DeleteObjects(ctx context.Context, inst *v1alpha1.Instance, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+	objs = inNamespace(objs, inst.Namespace)
 	if len(objs) == 0 {
 		return nil, nil
 	}
@@ -110,4 +115,15 @@ func (e *Engine) servedForDeletion(objs []*unstructured.Unstructured) ([]*unstru
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// inNamespace returns the objects that are cluster-scoped or in namespace.
+func inNamespace(objs []*unstructured.Unstructured, namespace string) []*unstructured.Unstructured {
+	out := objs[:0:0]
+	for _, o := range objs {
+		if ns := o.GetNamespace(); ns == "" || ns == namespace {
+			out = append(out, o)
+		}
+	}
+	return out
 }

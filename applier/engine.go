@@ -42,6 +42,9 @@ type Options struct {
 	// StartRecordDelay delays a run's first progress write: a plan that ends sooner is
 	// recorded once, at its end, which halves the status writes of short plans (default 2s).
 	StartRecordDelay time.Duration
+	// Impersonation builds the clients of plans that run as a service account (Engine.For);
+	// nil: such plans fail.
+	Impersonation *Impersonation
 }
 
 func (o *Options) defaults() {
@@ -75,6 +78,14 @@ type Engine struct {
 	// writes bounds how many steps write at once; waiting steps hold no slot, so a parent
 	// waiting for its child never starves the child.
 	writes chan struct{}
+	// instances reads and writes child Instances (KudoOperator tasks) as the daemon: they are
+	// kudod's own objects, like the Instances it applies from git, whoever the plan runs as.
+	instances client.Client
+	// user is who the engine's requests impersonate (For); empty: the daemon itself.
+	user          string
+	impersonation *Impersonation
+	// strictNamespaces: see Tenant.
+	strictNamespaces bool
 }
 
 // NewEngine returns an engine writing through c (server-side apply, field manager kudod).
@@ -82,7 +93,8 @@ type Engine struct {
 func NewEngine(c client.Client, resources *ssa.ResourceManager, exec PodExecutor, opts Options) *Engine {
 	opts.defaults()
 	resources.SetConcurrency(opts.Concurrency)
-	return &Engine{client: c, mapper: c.RESTMapper(), resources: resources, exec: exec, opts: opts, writes: make(chan struct{}, opts.ConcurrentWrites)}
+	return &Engine{client: c, mapper: c.RESTMapper(), resources: resources, exec: exec, opts: opts, writes: make(chan struct{}, opts.ConcurrentWrites),
+		instances: c, impersonation: opts.Impersonation}
 }
 
 // Resources returns the engine's server-side apply manager.

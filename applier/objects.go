@@ -150,6 +150,9 @@ func (e *notServedError) Error() string {
 // prepareOptions say how rendered objects are made ready for the cluster.
 type prepareOptions struct {
 	allowClusterScoped bool
+	// strictNamespaces refuses a namespaced object that names another namespace than the
+	// instance's (Tenant.StrictNamespaces).
+	strictNamespaces bool
 	// dropUnserved: an object the plan applies of a kind the cluster does not serve is left
 	// out, not an error (the objects pruning keeps: such an object cannot exist).
 	dropUnserved bool
@@ -189,6 +192,9 @@ func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Ins
 		return nil, fmt.Errorf("%s: %s/%s: %w", template, gvk.Kind, obj.GetName(), err)
 	}
 	if namespaced {
+		if ns := obj.GetNamespace(); opts.strictNamespaces && ns != "" && ns != inst.Namespace {
+			return nil, fmt.Errorf("%s: %s/%s names namespace %s: the repository has a lane, and an instance's objects go in its own namespace %s (docs/security.md)", template, gvk.Kind, obj.GetName(), ns, inst.Namespace)
+		}
 		obj.SetNamespace(inst.Namespace)
 		obj.SetOwnerReferences([]metav1.OwnerReference{{
 			APIVersion: v1alpha1.GroupVersion.String(),
@@ -199,7 +205,7 @@ func prepare(obj *unstructured.Unstructured, template string, inst *v1alpha1.Ins
 		}})
 	} else {
 		if !opts.allowClusterScoped {
-			return nil, fmt.Errorf("%s: %s/%s is cluster-scoped and the daemon does not allow cluster-scoped objects (cluster.allowClusterScoped: false)", template, gvk.Kind, obj.GetName())
+			return nil, fmt.Errorf("%s: %s/%s is cluster-scoped and the daemon does not allow cluster-scoped objects for this instance's repository (allowClusterScoped: false)", template, gvk.Kind, obj.GetName())
 		}
 		obj.SetNamespace("")
 	}

@@ -131,7 +131,7 @@ func (e *Engine) render(ctx context.Context, run *Run, keepOnly bool) (*Rendered
 	r := &planRender{
 		instance: run.Instance, pkg: run.Package, params: run.Package.EffectiveParams(run.Params),
 		children: run.Children, mapper: e.mapper,
-		prepare: prepareOptions{allowClusterScoped: e.opts.AllowClusterScoped, dropUnserved: keepOnly},
+		prepare: prepareOptions{allowClusterScoped: e.opts.AllowClusterScoped, strictNamespaces: e.strictNamespaces, dropUnserved: keepOnly},
 	}
 	rp, err := r.render(ctx, run.Plan)
 	if err != nil {

@@ -120,7 +120,7 @@ func (k *kudoOperatorTask) output() (string, []*objectSet) { return "", nil }
 func (e *Engine) ensureChild(ctx context.Context, run *Run, k *kudoOperatorTask) (*unstructured.Unstructured, error) {
 	parent := run.Instance
 	existing := &v1alpha1.Instance{}
-	err := e.client.Get(ctx, types.NamespacedName{Namespace: parent.Namespace, Name: k.name}, existing)
+	err := e.instances.Get(ctx, types.NamespacedName{Namespace: parent.Namespace, Name: k.name}, existing)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, classify(err)
 	}
@@ -168,13 +168,15 @@ func (e *Engine) ensureChild(ctx context.Context, run *Run, k *kudoOperatorTask)
 			},
 			Plan:        request,
 			StepTimeout: parent.Spec.StepTimeout,
+			// The child's plans run with the parent's rights (docs/security.md).
+			ServiceAccountName: parent.Spec.ServiceAccountName,
 		},
 	}
 	u, err := ApplyObject(child)
 	if err != nil {
 		return nil, fatal(err)
 	}
-	if err := ServerSideApply(ctx, e.client, u); err != nil {
+	if err := ServerSideApply(ctx, e.instances, u); err != nil {
 		return nil, classify(fmt.Errorf("apply child instance %s: %w", k.name, err))
 	}
 	return u, nil
@@ -185,7 +187,7 @@ func (e *Engine) ensureChild(ctx context.Context, run *Run, k *kudoOperatorTask)
 func (e *Engine) waitChild(ctx context.Context, run *Run, k *kudoOperatorTask) error {
 	return e.poll(ctx, func(ctx context.Context) (bool, string, error) {
 		child := &v1alpha1.Instance{}
-		if err := e.client.Get(ctx, types.NamespacedName{Namespace: run.Instance.Namespace, Name: k.name}, child); err != nil {
+		if err := e.instances.Get(ctx, types.NamespacedName{Namespace: run.Instance.Namespace, Name: k.name}, child); err != nil {
 			return false, "", classify(err)
 		}
 		req := child.Spec.Plan

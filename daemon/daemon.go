@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -46,6 +47,7 @@ import (
 	"github.com/kudod-dev/kudod/internal/desired"
 	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/internal/instances"
+	"github.com/kudod-dev/kudod/internal/lanes"
 	"github.com/kudod-dev/kudod/internal/metrics"
 	"github.com/kudod-dev/kudod/internal/poll"
 	"github.com/kudod-dev/kudod/internal/preview"
@@ -81,8 +83,16 @@ type Options struct {
 	StepTimeout time.Duration
 	// Concurrent is the number of Instance reconciles at once (default 4).
 	Concurrent int
-	// AllowClusterScoped lets packages create cluster-scoped objects.
+	// AllowClusterScoped lets packages create cluster-scoped objects (repositories without a
+	// Lane of their own).
 	AllowClusterScoped bool
+	// DefaultServiceAccount is impersonated, in each instance's namespace, by the plans of
+	// instances that name no service account and whose repository names none
+	// (--default-service-account; docs/security.md).
+	DefaultServiceAccount string
+	// PreviewUser is the user previews impersonate (--preview-user); empty: the daemon itself.
+	// Previews send only reads and dryRun=All requests either way.
+	PreviewUser string
 	// Reporter posts commit statuses (nil: the log only). A reporter with a Start method runs
 	// with the manager, on every replica (forge.Reporter's queue).
 	Reporter forge.StatusReporter
@@ -126,6 +136,12 @@ type Repository struct {
 	// Approval and Windows are defaults for the repository's instances (docs/operations.md).
 	Approval *v1alpha1.Approval
 	Windows  []v1alpha1.Window
+	// Lane is where the repository's instances may go and whose rights their plans use
+	// (kudod.yaml's namespaces, allowClusterScoped and serviceAccountName); nil: any namespace
+	// but the daemon's own, Options.AllowClusterScoped and Options.DefaultServiceAccount.
+	Lane *lanes.Policy
+	// PreviewAuthors admits pull requests to previews (previews.authors and previews.forks).
+	PreviewAuthors preview.Authors
 }
 
 // Source is what the daemon reads of a git repository (sources.Source): polls, commits by SHA
@@ -137,11 +153,29 @@ type Source interface {
 }
 
 func (r Repository) planning() desired.Repository {
-	return desired.Repository{Name: r.Name, Prune: r.Prune, AllowEmpty: r.AllowEmpty, Approval: r.Approval, Windows: r.Windows}
+	dr := desired.Repository{Name: r.Name, Prune: r.Prune, AllowEmpty: r.AllowEmpty, Approval: r.Approval, Windows: r.Windows}
+	if r.Lane != nil {
+		dr.Lane = *r.Lane
+	}
+	return dr
 }
 
 func (r Repository) previews() preview.Repository {
-	return preview.Repository{Repository: r.planning(), Source: r.Source, Refs: r.PreviewRefs}
+	return preview.Repository{Repository: r.planning(), Source: r.Source, Refs: r.PreviewRefs, Authors: r.PreviewAuthors}
+}
+
+// withDefaultLane gives a repository without a lane of its own the daemon's: any namespace but
+// the daemon's, cluster-scoped objects as allowed unless a default service account is set.
+func (r Repository) withDefaultLane(allowClusterScoped bool, defaultServiceAccount, daemonNamespace string) Repository {
+	if r.Lane == nil {
+		r.Lane = &lanes.Policy{
+			Repository:            r.Name,
+			AllowClusterScoped:    allowClusterScoped && defaultServiceAccount == "",
+			DefaultServiceAccount: defaultServiceAccount,
+			DaemonNamespace:       daemonNamespace,
+		}
+	}
+	return r
 }
 
 // Daemon is a configured kudod.
@@ -192,6 +226,10 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if opts.Config == nil {
 		return nil, errors.New("no cluster configuration")
+	}
+	opts.Repositories = append([]Repository(nil), opts.Repositories...)
+	for i := range opts.Repositories {
+		opts.Repositories[i] = opts.Repositories[i].withDefaultLane(opts.AllowClusterScoped, opts.DefaultServiceAccount, opts.LeaderElectionNamespace)
 	}
 	d := &Daemon{opts: opts, store: store.New()}
 	seen := map[string]bool{}
@@ -247,7 +285,11 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
+	engine := applier.NewEngine(c, resources, exec, applier.Options{
+		AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent,
+		// Plans of instances with a service account impersonate it (docs/security.md).
+		Impersonation: applier.NewImpersonation(opts.Config, scheme, mgr.GetRESTMapper()),
+	})
 	recorder := mgr.GetEventRecorder("kudod")
 	m, err := metrics.New(crmetrics.Registry)
 	if err != nil {
@@ -267,9 +309,13 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 
 	// Previews run on their own worker with a separate engine: they never delay plans and
-	// never write (only reads and dryRun=All requests).
+	// never write (only reads and dryRun=All requests), as the preview user when one is set.
+	previewer, err := newPreviewer(client.NewDryRunClient(c), opts.Config, opts.PreviewUser, scheme, mgr.GetRESTMapper(), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview"))
+	if err != nil {
+		return nil, err
+	}
 	previews := preview.NewQueue(preview.QueueOptions{
-		Previewer: newPreviewer(client.NewDryRunClient(c), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview")),
+		Previewer: previewer,
 		Reporter:  reporter, Commenters: opts.Commenters, Log: opts.Logger.WithName("preview"),
 	})
 	if err := mgr.Add(manager.RunnableFunc(previews.Run)); err != nil {
@@ -280,7 +326,9 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	d.pollers = map[string]*poll.Poller{}
 	driftIntervals := map[string]time.Duration{}
 	gates := map[string]instances.GateDefaults{}
+	lanesByRepository := map[string]lanes.Policy{}
 	for _, repo := range opts.Repositories {
+		lanesByRepository[repo.Name] = *repo.Lane
 		previewed := repo.previews()
 		d.pollers[repo.Name] = poll.New(
 			poll.Repository{Repository: repo.planning(), Source: repo.Source, Interval: repo.Interval, URL: repo.URL, Ref: repo.Ref},
@@ -295,7 +343,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	ic := instances.New(instances.Options{
 		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
-		Metrics: m, DriftIntervals: driftIntervals, Gates: gates, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
+		Metrics: m, DriftIntervals: driftIntervals, Gates: gates, Lanes: lanesByRepository, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
 		Log: opts.Logger.WithName("instances"), Now: opts.Now,
 		HistoryLimit: opts.HistoryLimit, Notifier: opts.Notifier,
 	})
@@ -367,13 +415,26 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
-// newPreviewer returns a previewer on a dry-run client: reads, and dryRun=All requests only.
-func newPreviewer(dryRun client.Client, s *store.Store, allowClusterScoped bool, log logr.Logger) *preview.Previewer {
-	resources := ssa.NewResourceManager(dryRun, polling.NewStatusPoller(dryRun, dryRun.RESTMapper(), polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
+// newPreviewer returns a previewer on dry-run clients: reads, and dryRun=All requests only.
+// The planner reads Instances with dryRun, the daemon's own client; the engine reads and
+// dry-runs objects as user when one is given (a user with read and dry-run rights only,
+// deploy/rbac/preview_role.yaml), else with dryRun too.
+func newPreviewer(dryRun client.Client, cfg *rest.Config, user string, scheme *runtime.Scheme, mapper meta.RESTMapper, s *store.Store, allowClusterScoped bool, log logr.Logger) (*preview.Previewer, error) {
+	objects := dryRun
+	if user != "" {
+		ic := rest.CopyConfig(cfg)
+		ic.Impersonate = rest.ImpersonationConfig{UserName: user}
+		c, err := client.New(ic, client.Options{Scheme: scheme, Mapper: mapper})
+		if err != nil {
+			return nil, fmt.Errorf("a client impersonating %s: %w", user, err)
+		}
+		objects = client.NewDryRunClient(c)
+	}
+	resources := ssa.NewResourceManager(objects, polling.NewStatusPoller(objects, mapper, polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
 	return &preview.Previewer{
 		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
-		Engine:  applier.NewEngine(dryRun, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
-	}
+		Engine:  applier.NewEngine(objects, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+	}, nil
 }
 
 // nonLeader runs a runnable on every replica, leader or not.

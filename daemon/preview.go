@@ -31,10 +31,14 @@ func Preview(ctx context.Context, opts PreviewOptions) (*preview.Report, error) 
 	}
 	s := store.New()
 	s.AddRepository(opts.Repository.Name, opts.Repository.Source, opts.Repository.Path)
-	p := newPreviewer(opts.Client, s, opts.AllowClusterScoped, opts.Logger)
+	p, err := newPreviewer(opts.Client, nil, "", opts.Client.Scheme(), opts.Client.RESTMapper(), s, opts.AllowClusterScoped, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
 	snap, err := opts.Repository.Source.Fetch(ctx, sources.Ref{Name: opts.Ref})
 	if err != nil {
 		return nil, err
 	}
-	return p.Preview(ctx, opts.Repository.planning(), snap)
+	repo := opts.Repository.withDefaultLane(opts.AllowClusterScoped, "", "")
+	return p.Preview(ctx, repo.planning(), snap)
 }

@@ -115,8 +115,11 @@ func TestInstallHoldsEveryPart(t *testing.T) {
 		"CustomResourceDefinition/instances.kudod.dev",
 		"ServiceAccount/kudod",
 		"ClusterRole/kudod-manager", "ClusterRoleBinding/kudod-manager",
+		"ClusterRole/kudod-impersonator", "ClusterRoleBinding/kudod-impersonator",
 		"Role/kudod-leader-election", "RoleBinding/kudod-leader-election",
-		"ClusterRole/kudod-operators", "ClusterRoleBinding/kudod-operators", "ClusterRole/kudod-operators-default",
+		"ClusterRole/kudod-operators", "ClusterRole/kudod-operators-default",
+		"ClusterRole/kudod-preview", "ClusterRoleBinding/kudod-preview",
+		"ValidatingAdmissionPolicy/kudod-preview-dry-run-only", "ValidatingAdmissionPolicyBinding/kudod-preview-dry-run-only",
 		"ClusterRole/kudod-view",
 		"Deployment/kudod", "Service/kudod-metrics", "Service/kudod-webhook", "ConfigMap/kudod-config-",
 	}
@@ -127,7 +130,7 @@ func TestInstallHoldsEveryPart(t *testing.T) {
 			id = o.GetKind() + "/" + strings.TrimRight(o.GetName(), "abcdefghijklmnopqrstuvwxyz0123456789") // the content hash
 		}
 		got = append(got, id)
-		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"}, o.GetKind())
+		clusterScoped := slices.Contains([]string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}, o.GetKind())
 		if !clusterScoped && o.GetNamespace() != namespace {
 			t.Errorf("%s is in namespace %q, want %s", id, o.GetNamespace(), namespace)
 		}
@@ -186,6 +189,19 @@ func TestExampleConfigurationIsValid(t *testing.T) {
 	}
 }
 
+// defaultServiceAccount is the service account the install's plans run as.
+const defaultServiceAccount = "kudod-deployer"
+
+// envValue returns the value of an environment variable of a container ("" when absent).
+func envValue(env []corev1.EnvVar, name string) string {
+	for _, e := range env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
 // flagValue returns the value of --name=value in args ("" when absent).
 func flagValue(args []string, name string) string {
 	for _, a := range args {
@@ -213,6 +229,7 @@ func TestDeploymentArgumentsAreKudodFlags(t *testing.T) {
 	for flag, want := range map[string]string{
 		"--leader-elect": "true", "--metrics-bind-address": ":8080", "--health-probe-bind-address": ":8081",
 		"--webhook-bind-address": ":9292", "--leader-election-namespace": "$(POD_NAMESPACE)",
+		"--default-service-account": "$(KUDOD_DEFAULT_SERVICE_ACCOUNT)", "--preview-user": "kudod-preview",
 	} {
 		if got := flagValue(c.Args, flag); got != want {
 			t.Errorf("%s=%q, want %q", flag, got, want)
@@ -220,6 +237,9 @@ func TestDeploymentArgumentsAreKudodFlags(t *testing.T) {
 	}
 	if ns := c.Env[slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "POD_NAMESPACE" })]; ns.ValueFrom == nil || ns.ValueFrom.FieldRef.FieldPath != "metadata.namespace" {
 		t.Errorf("POD_NAMESPACE is not the pod's namespace: %+v", ns)
+	}
+	if sa := envValue(c.Env, "KUDOD_DEFAULT_SERVICE_ACCOUNT"); sa != defaultServiceAccount {
+		t.Errorf("KUDOD_DEFAULT_SERVICE_ACCOUNT=%q, want %s", sa, defaultServiceAccount)
 	}
 }
 
@@ -315,7 +335,8 @@ func TestServicesReachTheDaemon(t *testing.T) {
 }
 
 // TestRolesGrantNoWildcards: no rule of any role uses `*`, and kudod holds none of the verbs
-// that let it hand out more than it has (bind, escalate, impersonate).
+// that let it hand out more than it has (bind, escalate), and impersonate only in
+// kudod-impersonator: service accounts, and the preview user by name.
 func TestRolesGrantNoWildcards(t *testing.T) {
 	in := build(t)
 	roles := 0
@@ -337,14 +358,27 @@ func TestRolesGrantNoWildcards(t *testing.T) {
 				}
 			}
 			for _, v := range []string{"bind", "escalate", "impersonate"} {
-				if slices.Contains(r.Verbs, v) {
+				if slices.Contains(r.Verbs, v) && (v != "impersonate" || o.GetName() != "kudod-impersonator") {
 					t.Errorf("%s %s rule %d grants %s: %+v", o.GetKind(), o.GetName(), i, v, r)
 				}
 			}
 		}
 	}
-	if roles < 5 {
-		t.Errorf("found %d roles, want kudod-manager, kudod-leader-election, kudod-operators, kudod-operators-default and kudod-view", roles)
+	if roles < 7 {
+		t.Errorf("found %d roles, want kudod-manager, kudod-impersonator, kudod-leader-election, kudod-operators, kudod-operators-default, kudod-preview and kudod-view", roles)
+	}
+	imp := decode[rbacv1.ClusterRole](t, in.find(t, "ClusterRole", "kudod-impersonator"))
+	want := []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"serviceaccounts"}, Verbs: []string{"impersonate"}},
+		{APIGroups: []string{""}, Resources: []string{"users"}, ResourceNames: []string{"kudod-preview"}, Verbs: []string{"impersonate"}},
+	}
+	if !equality.Semantic.DeepEqual(imp.Rules, want) {
+		t.Errorf("kudod-impersonator rules %+v, want %+v", imp.Rules, want)
+	}
+	for _, o := range in.objects {
+		if k := o.GetKind(); (k == "ClusterRoleBinding" || k == "RoleBinding") && decode[rbacv1.ClusterRoleBinding](t, o).RoleRef.Name == "kudod-operators" {
+			t.Errorf("%s %s binds kudod-operators: the least-privilege install binds it to nobody", k, o.GetName())
+		}
 	}
 	agg := decode[rbacv1.ClusterRole](t, in.find(t, "ClusterRole", "kudod-operators"))
 	def := in.find(t, "ClusterRole", "kudod-operators-default")

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,12 +36,14 @@ const serviceAccount = "system:serviceaccount:" + namespace + ":kudod"
 
 // TestServiceAccountRunsOperators installs kudod on a simulated cluster (with the controller
 // manager, so the aggregated ClusterRole is filled in) and runs the daemon with the token of
-// the install's ServiceAccount, as its pod would. With nothing but the install's RBAC it
-// deploys the quorum test package (a StatefulSet with volume claims, a retired
+// the install's ServiceAccount and the Deployment's flags, as its pod would. With nothing but
+// the install's RBAC, and kudod-operators bound to the default service account kudod-deployer
+// in the two instance namespaces as docs/security.md says, its plans, run as kudod-deployer,
+// deploy the quorum test package (a StatefulSet with volume claims, a retired
 // PodDisruptionBudget version, Services, a ConfigMap, a Job applied then deleted) and a package
-// with a ServiceAccount, Role, RoleBinding, Secret, Pipe task and Deployment, then removes
-// both, and the API server never refused one of its requests. The daemon's own pod is admitted
-// and becomes available.
+// with a ServiceAccount, Role, RoleBinding, Secret, Pipe task and Deployment, then remove both,
+// and the API server never refused one of kudod's requests. The daemon's own pod is admitted and
+// becomes available.
 func TestServiceAccountRunsOperators(t *testing.T) {
 	serviceAccountRuns(t, "sa", "{name: quorum, version: 0.2.0}", func(repo *testenv.GitRepo) { repo.AddOperator("quorum", "1.37.0-0.2.0") })
 }
@@ -89,6 +92,8 @@ func serviceAccountRuns(t *testing.T, prefix, operator string, add func(*testenv
 		"instances/access.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: {name: access, namespace: " + apps + "}\nspec:\n  operator: {name: access}\n",
 	})
 
+	grantDeployer(t, c, data)
+	grantDeployer(t, c, apps)
 	runAsServiceAccount(t, c, repository, repo)
 
 	waitPlan(t, c, data, "zk", deployed)
@@ -129,6 +134,7 @@ func serviceAccountRuns(t *testing.T, prefix, operator string, add func(*testenv
 	}
 
 	checkNothingForbidden(t, c)
+	checkImpersonated(t, c, data, apps)
 }
 
 // TestServiceAccountAppliesARoleWithItsBinding: the broker test package's configuration task
@@ -181,15 +187,18 @@ plans:
 	}
 	repo := testenv.NewGitRepo(t)
 	deployed := repo.Commit("RBAC", files)
+	grantDeployer(t, c, prefix+"-rbac")
 	runAsServiceAccount(t, c, prefix+"-rbac", repo)
 	waitPlan(t, c, prefix+"-rbac", "rbac", deployed)
 	checkNothingForbidden(t, c)
 }
 
-// TestServiceAccountIsLeastPrivileged: what the install lets kudod do, once the controller
-// manager has aggregated kudod-operators: what the daemon and common operator packages need,
-// and not more — no other CRD, no Namespace deletion, no other Lease, no reading every Secret,
-// no cluster-wide RBAC, no bind or escalate.
+// TestServiceAccountIsLeastPrivileged: what the install lets kudod do: what the daemon itself
+// needs and impersonating service accounts and the preview user — no write of anything else,
+// no other CRD, no Namespace deletion, no other Lease, no Secret, no RBAC, no bind or escalate,
+// no other user or group. A tenant's kudod-deployer, once granted kudod-operators in its
+// namespace, may create there what packages create and nothing elsewhere; the preview user may
+// read and dry-run, and the API server refuses its real writes.
 func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	in := build(t)
@@ -198,12 +207,12 @@ func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 	type access struct {
 		verb, group, resource, subresource, namespace, name string
 	}
+	daemon := []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
 	allowed := []access{
 		{"list", "kudod.dev", "instances", "", "", ""},
 		{"watch", "kudod.dev", "instances", "", "", ""},
 		{"create", "kudod.dev", "instances", "", "apps", "zk"},
 		{"patch", "kudod.dev", "instances", "status", "apps", "zk"},
-		{"update", "kudod.dev", "instances", "finalizers", "apps", "zk"},
 		{"delete", "kudod.dev", "instances", "", "apps", "zk"},
 		{"create", "apiextensions.k8s.io", "customresourcedefinitions", "", "", "instances.kudod.dev"},
 		{"patch", "apiextensions.k8s.io", "customresourcedefinitions", "", "", "instances.kudod.dev"},
@@ -213,15 +222,8 @@ func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 		{"create", "coordination.k8s.io", "leases", "", namespace, ""},
 		{"update", "coordination.k8s.io", "leases", "", namespace, "kudod-leader"},
 		{"watch", "", "configmaps", "", namespace, ""},
-		{"create", "", "pods", "", "apps", ""},
-		{"create", "", "pods", "exec", "apps", "pipe"},
-		{"get", "", "pods", "exec", "apps", "pipe"},
-		{"patch", "apps", "statefulsets", "", "apps", "zk"},
-		{"delete", "batch", "jobs", "", "apps", "validation"},
-		{"patch", "policy", "poddisruptionbudgets", "", "apps", "zk"},
-		{"create", "rbac.authorization.k8s.io", "rolebindings", "", "apps", "zk"},
-		{"list", "", "pods", "", "apps", ""},
-		{"patch", "", "secrets", "", "apps", "tls"},
+		{"impersonate", "", "serviceaccounts", "", "apps", defaultServiceAccount},
+		{"impersonate", "", "users", "", "", "kudod-preview"},
 	}
 	denied := []access{
 		{"create", "apiextensions.k8s.io", "customresourcedefinitions", "", "", ""},
@@ -231,17 +233,22 @@ func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 		{"update", "coordination.k8s.io", "leases", "", namespace, "someone-else"},
 		{"update", "coordination.k8s.io", "leases", "", "kube-system", "kudod-leader"},
 		{"list", "", "secrets", "", "", ""},
+		{"patch", "", "secrets", "", "apps", "tls"},
+		{"create", "", "pods", "", "apps", ""},
+		{"create", "", "pods", "exec", "apps", "pipe"},
+		{"patch", "apps", "statefulsets", "", "apps", "zk"},
+		{"create", "", "configmaps", "", "apps", ""},
+		{"create", "rbac.authorization.k8s.io", "rolebindings", "", "apps", "zk"},
 		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", ""},
 		{"bind", "rbac.authorization.k8s.io", "clusterroles", "", "", "cluster-admin"},
 		{"escalate", "rbac.authorization.k8s.io", "roles", "", "apps", ""},
 		{"impersonate", "", "users", "", "", "admin"},
+		{"impersonate", "", "groups", "", "", "system:masters"},
 		{"create", "", "nodes", "", "", ""},
-		{"create", "apps", "daemonsets", "", "apps", ""},
 	}
-	check := func(a access) (bool, string) {
+	check := func(user string, groups []string, a access) (bool, string) {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:   serviceAccount,
-			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			User: user, Groups: groups,
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Verb: a.verb, Group: a.group, Resource: a.resource, Subresource: a.subresource, Namespace: a.namespace, Name: a.name,
 			},
@@ -251,21 +258,109 @@ func TestServiceAccountIsLeastPrivileged(t *testing.T) {
 		}
 		return sar.Status.Allowed, sar.Status.Reason
 	}
-	// The controller manager aggregates kudod-operators shortly after the install is applied.
-	await(t, time.Minute, "the aggregated permissions", func() (bool, string) {
-		ok, why := check(allowed[len(allowed)-1])
-		return ok, why
-	})
 	for _, a := range allowed {
-		if ok, why := check(a); !ok {
+		if ok, why := check(serviceAccount, daemon, a); !ok {
 			t.Errorf("kudod may not %+v: %s", a, why)
 		}
 	}
 	for _, a := range denied {
-		if ok, why := check(a); ok {
+		if ok, why := check(serviceAccount, daemon, a); ok {
 			t.Errorf("kudod may %+v: %s", a, why)
 		}
 	}
+
+	// A tenant's service account, once granted kudod-operators in its namespace.
+	tenantNS := "lp-tenant"
+	grantDeployer(t, c, tenantNS)
+	tenant := "system:serviceaccount:" + tenantNS + ":" + defaultServiceAccount
+	tenantGroups := []string{"system:serviceaccounts", "system:serviceaccounts:" + tenantNS, "system:authenticated"}
+	for _, a := range []access{
+		{"patch", "apps", "statefulsets", "", tenantNS, "zk"},
+		{"create", "", "pods", "exec", tenantNS, "pipe"},
+		{"patch", "", "secrets", "", tenantNS, "tls"},
+		{"create", "rbac.authorization.k8s.io", "rolebindings", "", tenantNS, "zk"},
+	} {
+		if ok, why := check(tenant, tenantGroups, a); !ok {
+			t.Errorf("%s may not %+v: %s", tenant, a, why)
+		}
+	}
+	for _, a := range []access{
+		{"patch", "apps", "statefulsets", "", "kube-system", "zk"},
+		{"create", "", "pods", "", namespace, ""},
+		{"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", ""},
+		{"list", "", "secrets", "", tenantNS, ""},
+	} {
+		if ok, why := check(tenant, tenantGroups, a); ok {
+			t.Errorf("%s may %+v: %s", tenant, a, why)
+		}
+	}
+
+	// The preview user reads and dry-runs; the API server refuses its real writes.
+	preview := []string{"system:authenticated"}
+	for _, a := range []access{{"get", "apps", "statefulsets", "", tenantNS, "zk"}, {"patch", "", "configmaps", "", tenantNS, "x"}} {
+		if ok, why := check("kudod-preview", preview, a); !ok {
+			t.Errorf("kudod-preview may not %+v: %s", a, why)
+		}
+	}
+	for _, a := range []access{{"delete", "", "configmaps", "", tenantNS, "x"}, {"list", "", "secrets", "", tenantNS, ""}, {"create", "rbac.authorization.k8s.io", "clusterrolebindings", "", "", ""}} {
+		if ok, why := check("kudod-preview", preview, a); ok {
+			t.Errorf("kudod-preview may %+v: %s", a, why)
+		}
+	}
+	cfg := rest.CopyConfig(c.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "kudod-preview"}
+	as, err := client.New(cfg, client.Options{Scheme: c.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := func() *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "preview-probe"}}
+	}
+	// The policy takes a moment to reach the API server's admission.
+	await(t, time.Minute, "the API server to refuse kudod-preview's real writes", func() (bool, string) {
+		err := as.Create(ctx, cm())
+		if err == nil {
+			_ = c.Client.Delete(ctx, cm())
+			return false, "a real create as kudod-preview succeeded"
+		}
+		return strings.Contains(err.Error(), "kudod-preview may only send dry-run requests"), err.Error()
+	})
+	if err := as.Create(ctx, cm(), client.DryRunAll); err != nil {
+		t.Errorf("a dry-run create as kudod-preview: %v", err)
+	}
+}
+
+// TestClusterWideComponentBindsOperators: deploy/cluster-wide, added to an overlay, binds
+// kudod-operators to kudod's own ServiceAccount and clears the default service account.
+func TestClusterWideComponentBindsOperators(t *testing.T) {
+	dir := t.TempDir()
+	kust := "resources: [" + mustAbsRel(t, dir, ".") + "]\ncomponents: [" + mustAbsRel(t, dir, "cluster-wide") + "]\n"
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(kust), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := kustomize(t, dir)
+	b := decode[rbacv1.ClusterRoleBinding](t, in.find(t, "ClusterRoleBinding", "kudod-operators"))
+	if b.RoleRef.Name != "kudod-operators" || len(b.Subjects) != 1 || b.Subjects[0].Name != "kudod" || b.Subjects[0].Namespace != namespace {
+		t.Errorf("kudod-operators binding %+v", b)
+	}
+	c := in.deployment(t).Spec.Template.Spec.Containers[0]
+	if slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "KUDOD_DEFAULT_SERVICE_ACCOUNT" }) < 0 || envValue(c.Env, "KUDOD_DEFAULT_SERVICE_ACCOUNT") != "" {
+		t.Errorf("env %+v, want KUDOD_DEFAULT_SERVICE_ACCOUNT empty", c.Env)
+	}
+}
+
+// mustAbsRel returns the path of deploy/sub relative to dir, as kustomize wants it.
+func mustAbsRel(t *testing.T, dir, sub string) string {
+	t.Helper()
+	abs, err := filepath.Abs(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(dir, abs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
 }
 
 // runAsServiceAccount runs kudod until the test ends, following repo under
@@ -281,7 +376,58 @@ func runAsServiceAccount(t *testing.T, c *testenv.Cluster, repository string, re
 	}
 	runDaemon(t, "run", "--config", configFile, "--leader-elect=true", "--leader-election-namespace="+namespace,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--webhook-bind-address=0",
+		"--default-service-account="+defaultServiceAccount, "--preview-user=kudod-preview",
 		"--step-timeout=1m", "--cache-dir", t.TempDir(), "--log-format=text")
+}
+
+// grantDeployer creates namespace (if missing) and binds kudod-operators there to the service
+// account plans run as, as docs/security.md tells a platform team to do for each tenant
+// namespace, and waits until the controller manager has aggregated kudod-operators.
+func grantDeployer(t *testing.T, c *testenv.Cluster, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	rb := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: defaultServiceAccount},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "kudod-operators"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: defaultServiceAccount, Namespace: ns}},
+	}
+	if err := c.Client.Create(ctx, rb); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	await(t, time.Minute, "kudod-operators to aggregate kudod-operators-default", func() (bool, string) {
+		role := &rbacv1.ClusterRole{}
+		if err := c.Client.Get(ctx, types.NamespacedName{Name: "kudod-operators"}, role); err != nil {
+			return false, err.Error()
+		}
+		return len(role.Rules) > 0, fmt.Sprintf("%d rules", len(role.Rules))
+	})
+}
+
+// checkImpersonated fails the test unless kudod wrote in each namespace as the service account
+// it impersonates there, and never wrote there as itself but for its own Instances and events.
+func checkImpersonated(t *testing.T, c *testenv.Cluster, namespaces ...string) {
+	t.Helper()
+	for _, ns := range namespaces {
+		as := "system:serviceaccount:" + ns + ":" + defaultServiceAccount
+		impersonated := 0
+		for _, e := range c.AuditEvents(t) {
+			if e.User.Username != serviceAccount || e.ObjectRef == nil || e.ObjectRef.Namespace != ns {
+				continue
+			}
+			switch {
+			case e.ImpersonatedUser != nil && e.ImpersonatedUser.Username == as:
+				impersonated++
+			case e.ImpersonatedUser == nil && e.ObjectRef.APIGroup != "kudod.dev" && e.ObjectRef.Resource != "events":
+				t.Errorf("kudod wrote as itself: %s %s %s/%s", e.Verb, e.ObjectRef.Resource, ns, e.ObjectRef.Name)
+			}
+		}
+		if impersonated == 0 {
+			t.Errorf("the audit log shows no request of kudod as %s", as)
+		}
+	}
 }
 
 // checkNothingForbidden fails the test for every request of kudod's ServiceAccount that the

@@ -71,6 +71,15 @@ type Repository struct {
 	// `kudod approve`, and when plans git triggers may start (docs/operations.md).
 	Approval *v1alpha1.Approval
 	Windows  []v1alpha1.Window
+	// Namespaces is the repository's lane: the namespaces (or path.Match patterns such as
+	// team-*) its instances may target; empty: any but the daemon's own (docs/security.md).
+	Namespaces []string
+	// AllowClusterScoped, when set, says whether the repository's packages may write
+	// cluster-scoped objects; unset, see ClusterScopedAllowed.
+	AllowClusterScoped *bool
+	// ServiceAccountName is impersonated by the plans of the repository's instances that name
+	// no service account of their own (docs/security.md).
+	ServiceAccountName string
 }
 
 // Webhook configures the repository's push webhook.
@@ -83,6 +92,11 @@ type Webhook struct {
 type Previews struct {
 	// Refs are path.Match patterns of full ref names, e.g. refs/pull/*/head.
 	Refs []string
+	// Authors are the forge user names whose pull requests from forks are previewed
+	// (path.Match patterns); pull requests from the repository's own branches always are.
+	Authors []string
+	// Forks: pull requests from forks are previewed whoever opened them.
+	Forks bool
 }
 
 // Status configures commit statuses and preview comments on the git host.

@@ -91,6 +91,10 @@ func (d *decoder) repository(n *yaml.Node, field string) (Repository, *yaml.Node
 		"timeout":       func(v *yaml.Node, f string) { r.Timeout = d.duration(v, f) },
 		"approval":      func(v *yaml.Node, f string) { r.Approval = d.approval(v, f) },
 		"windows":       func(v *yaml.Node, f string) { r.Windows = d.windows(v, f) },
+		// The repository's lane (tenancy.go).
+		"namespaces":         func(v *yaml.Node, f string) { r.Namespaces = d.namespaces(v, f) },
+		"allowClusterScoped": func(v *yaml.Node, f string) { b := d.boolean(v, f); r.AllowClusterScoped = &b },
+		"serviceAccountName": func(v *yaml.Node, f string) { r.ServiceAccountName = d.serviceAccountName(v, f) },
 	})
 	if nameNode == nil {
 		nameNode = n
@@ -280,6 +284,8 @@ func (d *decoder) previews(n *yaml.Node, field string) Previews {
 				}
 			}
 		},
+		"authors": func(v *yaml.Node, f string) { p.Authors = d.previewAuthors(v, f) },
+		"forks":   func(v *yaml.Node, f string) { p.Forks = d.boolean(v, f) },
 	})
 	return p
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/internal/lanes"
 	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
@@ -35,6 +36,8 @@ type Repository struct {
 	// (docs/operations.md).
 	Approval *v1alpha1.Approval
 	Windows  []v1alpha1.Window
+	// Lane refuses instances outside the namespaces the repository may target.
+	Lane lanes.Policy
 }
 
 // Planner plans snapshots against the Instances in the cluster.
@@ -72,6 +75,7 @@ func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapsh
 	existing := topLevel(list.Items)
 	old := p.clusterSide(ctx, repo.Name, existing, idx, p.Log.WithValues("repository", repo.Name))
 	res := planner.Diff(old, planner.FromIndex(idx), planner.Options{AllowEmpty: repo.AllowEmpty, NoPrune: !repo.Prune})
+	repo.Lane.Refuse(&res)
 	p.holdRolledBack(ctx, repo.Name, existing, &res, p.Log.WithValues("repository", repo.Name))
 	outside, err := p.outsideGraph(ctx, repo.Name, &res)
 	if err != nil {

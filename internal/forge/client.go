@@ -127,6 +127,35 @@ type apiClient struct {
 	mu sync.Mutex
 	// blockedUntil is when the forge's rate limit allows requests again (zero: now).
 	blockedUntil time.Time
+	// selfID is the token's own account, once read (self); selfToken the token it was read with.
+	selfID    int64
+	selfToken string
+}
+
+// self returns the ID of the account the API token belongs to, read once from target (the
+// forge's "authenticated user" endpoint) and again only when the token changes.
+func (c *apiClient) self(ctx context.Context, target string) (int64, error) {
+	token, err := c.token()
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	id, known := c.selfID, c.selfToken == token && c.selfID != 0
+	c.mu.Unlock()
+	if known {
+		return id, nil
+	}
+	var u user
+	if _, err := c.call(ctx, http.MethodGet, target, nil, &u); err != nil {
+		return 0, fmt.Errorf("reading the token's own account, to tell kudod's comments from others' (Gitea tokens need the read:user scope): %w", err)
+	}
+	if u.ID == 0 {
+		return 0, fmt.Errorf("reading the token's own account: the answer of GET %s has no id", target)
+	}
+	c.mu.Lock()
+	c.selfID, c.selfToken = u.ID, token
+	c.mu.Unlock()
+	return u.ID, nil
 }
 
 // show is how errors name a URL: without credentials, and only scheme and host when its path

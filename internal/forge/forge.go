@@ -94,6 +94,10 @@ type Provider interface {
 	UpsertComment(ctx context.Context, number int, marker, body string) error
 	// MaxCommentLength is the longest comment body, in characters, the forge accepts.
 	MaxCommentLength() int
+	// PullRequest tells who opened pull request (GitLab: merge request) number and whether
+	// its head branch lives in a fork: previews of pull requests run only for the authors and
+	// branches the repository admits (docs/security.md, Previews).
+	PullRequest(ctx context.Context, number int) (PullRequest, error)
 }
 
 // Kind is a forge's API.

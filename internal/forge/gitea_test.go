@@ -34,7 +34,7 @@ func tree(t *testing.T, files map[string]string) string {
 // comments need.
 func giteaProvider(t *testing.T, g *testenv.GiteaServer, repo *testenv.GiteaRepo) Provider {
 	t.Helper()
-	tok := g.CreateToken(t, "forge", "write:repository", "write:issue")
+	tok := g.CreateToken(t, "forge", "write:repository", "write:issue", "read:user")
 	p, err := NewProvider(Repository{
 		Kind: Gitea, URL: g.URL, TokenFile: tokenFile(t, tok), Owner: repo.Owner, Repo: repo.Name,
 	}, Options{})
@@ -181,5 +181,43 @@ func TestGiteaWebhookTriggersAPoll(t *testing.T) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("Gitea's pull-request delivery did not trigger a preview within 60s")
+	}
+}
+
+// TestGiteaPullRequestAndCommentOwner: Gitea tells a pull request's author and whether it comes
+// from a fork; the comment upsert never edits a comment another user wrote with kudod's marker,
+// although the admin's token could.
+func TestGiteaPullRequestAndCommentOwner(t *testing.T) {
+	g := testenv.Gitea(t)
+	repo := g.CreateRepo(t, "authors")
+	repo.Push(t, tree(t, map[string]string{"a": "1\n"}), "main", "first")
+	repo.Push(t, tree(t, map[string]string{"a": "2\n"}), "feature", "change")
+	own := repo.OpenPullRequest(t, "feature", "main", "from a branch")
+	stranger := g.CreateUser(t, "stranger")
+	repo.AddCollaborator(t, stranger)
+	fork := repo.ForkAs(t, stranger)
+	fork.Push(t, tree(t, map[string]string{"a": "3\n"}), "evil", "from a fork")
+	forked := repo.OpenPullRequestAs(t, stranger, stranger+":evil", "main", "from a fork")
+	p := giteaProvider(t, g, repo)
+
+	got, err := p.PullRequest(ctxT(t), own)
+	if want := (PullRequest{Number: own, Author: g.User, HeadRepository: repo.Owner + "/" + repo.Name}); err != nil || got != want {
+		t.Errorf("PullRequest(%d) = %+v, %v; want %+v", own, got, err, want)
+	}
+	got, err = p.PullRequest(ctxT(t), forked)
+	if want := (PullRequest{Number: forked, Author: stranger, Fork: true, HeadRepository: fork.Owner + "/" + fork.Name}); err != nil || got != want {
+		t.Errorf("PullRequest(%d) = %+v, %v; want %+v", forked, got, err, want)
+	}
+
+	const marker = "<!-- kudod-preview:platform -->"
+	planted := repo.CommentAs(t, stranger, forked, marker+"\nnot kudod's")
+	for _, body := range []string{"first", "second"} {
+		if err := p.UpsertComment(ctxT(t), forked, marker, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	comments := repo.Comments(t, forked)
+	if len(comments) != 2 || comments[0].ID != planted || comments[0].Body != marker+"\nnot kudod's" || comments[1].Body != marker+"\nsecond" {
+		t.Errorf("comments %+v, want the stranger's untouched and kudod's own edited in place", comments)
 	}
 }

@@ -137,12 +137,28 @@ type fakeComments struct {
 	nextID   int64
 }
 
-func (f *fakeComments) add(body string) int64 {
+// The accounts of the fake forges: kudod's token belongs to botID.
+const (
+	botID   = 42
+	otherID = 7
+)
+
+// add adds a comment by author (botID, otherID); on GitLab the author is a note's "author".
+func (f *fakeComments) add(body string, author int64) int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
-	f.comments = append(f.comments, comment{ID: f.nextID, Body: body})
+	f.comments = append(f.comments, comment{ID: f.nextID, Body: body, User: &user{ID: author, Login: fmt.Sprintf("user-%d", author)}})
 	return f.nextID
+}
+
+// gitLabNotes returns the comments as GitLab's notes: the author under "author".
+func gitLabNotes(cs []comment) []comment {
+	out := make([]comment, len(cs))
+	for i, c := range cs {
+		out[i] = comment{ID: c.ID, Body: c.Body, Author: &user{ID: c.User.ID, Username: c.User.Login}}
+	}
+	return out
 }
 
 func (f *fakeComments) page(n, size int) (items []comment, more bool) {
@@ -191,6 +207,8 @@ func gitHubCommentServer(t *testing.T, rec *recorder, comments *fakeComments, fo
 		w.Header().Set("Content-Type", "application/json")
 		const list = "/api/v3/repos/ops/platform/issues/7/comments"
 		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v3/user":
+			fmt.Fprintf(w, `{"login":"kudod-bot","id":%d,"type":"User"}`, botID)
 		case r.Method == http.MethodGet && r.URL.Path == list:
 			if got := r.URL.Query().Get("per_page"); got != "100" {
 				t.Errorf("listing comments with per_page=%q, want 100", got)
@@ -206,7 +224,7 @@ func gitHubCommentServer(t *testing.T, rec *recorder, comments *fakeComments, fo
 			_ = json.NewEncoder(w).Encode(items)
 		case r.Method == http.MethodPost && r.URL.Path == list:
 			exactly(t, "create an issue comment", req.Body, map[string]string{"body": req.Body["body"].(string)})
-			id := comments.add(req.Body["body"].(string))
+			id := comments.add(req.Body["body"].(string), botID)
 			w.WriteHeader(http.StatusCreated)
 			fmt.Fprintf(w, `{"id":%d}`, id)
 		case r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/api/v3/repos/ops/platform/issues/comments/"):
@@ -234,7 +252,7 @@ func TestGitHubUpsertCommentPaginatesAndEditsInPlace(t *testing.T) {
 	var rec recorder
 	comments := &fakeComments{}
 	for i := range 150 {
-		comments.add(fmt.Sprintf("review comment %d", i))
+		comments.add(fmt.Sprintf("review comment %d", i), otherID)
 	}
 	srv := gitHubCommentServer(t, &rec, comments, nil)
 	defer srv.Close()
@@ -258,8 +276,9 @@ func TestGitHubUpsertCommentPaginatesAndEditsInPlace(t *testing.T) {
 	for _, r := range rec.all() {
 		methods = append(methods, r.Method+" "+r.Query)
 	}
-	// Two pages each time (150 comments, then 151); a create, then an edit of comment 151.
-	want := []string{"GET per_page=100", "GET per_page=100&page=2", "POST ", "GET per_page=100", "GET per_page=100&page=2", "PATCH "}
+	// The token's account once; two pages each time (150 comments, then 151); a create, then
+	// an edit of comment 151.
+	want := []string{"GET ", "GET per_page=100", "GET per_page=100&page=2", "POST ", "GET per_page=100", "GET per_page=100&page=2", "PATCH "}
 	if strings.Join(methods, ",") != strings.Join(want, ",") {
 		t.Errorf("requests %q, want %q", methods, want)
 	}
@@ -272,7 +291,7 @@ func TestUpsertCommentPassesOverCommentsItCannotEdit(t *testing.T) {
 	var rec recorder
 	comments := &fakeComments{}
 	const marker = "<!-- kudod-preview:platform -->"
-	planted := comments.add("quoting " + marker)
+	planted := comments.add("quoting "+marker, otherID)
 	srv := gitHubCommentServer(t, &rec, comments, map[int64]bool{planted: true})
 	defer srv.Close()
 	p, _ := testProvider(t, githubStatus(srv.URL, tokenFile(t, token)))
@@ -313,6 +332,10 @@ func TestPaginationNeverLeavesTheAPIHost(t *testing.T) {
 	}))
 	defer elsewhere.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v3/user" {
+			fmt.Fprintf(w, `{"login":"kudod-bot","id":%d}`, botID)
+			return
+		}
 		w.Header().Set("Link", `<`+elsewhere.URL+`/steal?page=2>; rel="next"`)
 		fmt.Fprint(w, `[]`)
 	}))

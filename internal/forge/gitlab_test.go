@@ -90,7 +90,7 @@ func TestGitLabSameStateTwiceIsNotAnError(t *testing.T) {
 func TestGitLabUpsertNote(t *testing.T) {
 	var rec recorder
 	notes := &fakeComments{}
-	notes.add("LGTM")
+	notes.add("LGTM", otherID)
 	const prefix = "/api/v4/projects/infra%2Fteam%2Fplatform/merge_requests/12/notes"
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,6 +98,8 @@ func TestGitLabUpsertNote(t *testing.T) {
 		checkGitLabHeaders(t, req)
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case r.Method == http.MethodGet && req.RawPath == "/api/v4/user":
+			fmt.Fprintf(w, `{"id":%d,"username":"kudod-bot"}`, botID)
 		case r.Method == http.MethodGet && req.RawPath == prefix:
 			q := r.URL.Query()
 			if q.Get("per_page") != "100" || q.Get("sort") != "asc" {
@@ -110,11 +112,11 @@ func TestGitLabUpsertNote(t *testing.T) {
 				w.Header().Set("Link", fmt.Sprintf(`<%s%s?page=%d&per_page=100&sort=asc>; rel="next"`, srv.URL, prefix, page+1))
 				w.Header().Set("X-Next-Page", strconv.Itoa(page+1))
 			}
-			_ = json.NewEncoder(w).Encode(items)
+			_ = json.NewEncoder(w).Encode(gitLabNotes(items))
 		case r.Method == http.MethodPost && req.RawPath == prefix:
 			exactly(t, "create new merge request note", req.Body, map[string]string{"body": req.Body["body"].(string)})
 			w.WriteHeader(http.StatusCreated)
-			fmt.Fprintf(w, `{"id":%d}`, notes.add(req.Body["body"].(string)))
+			fmt.Fprintf(w, `{"id":%d}`, notes.add(req.Body["body"].(string), botID))
 		case r.Method == http.MethodPut && strings.HasPrefix(req.RawPath, prefix+"/"):
 			id, _ := strconv.ParseInt(strings.TrimPrefix(req.RawPath, prefix+"/"), 10, 64)
 			exactly(t, "modify existing merge request note", req.Body, map[string]string{"body": req.Body["body"].(string)})

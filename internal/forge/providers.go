@@ -89,6 +89,7 @@ func (g *gitea) UpsertComment(ctx context.Context, number int, marker, body stri
 		update: func(id int64) (string, string) {
 			return http.MethodPatch, g.c.url(g.repo+"/issues/comments/"+strconv.FormatInt(id, 10), nil)
 		},
+		self: g.c.url("/user", nil),
 	}
 	if err := upsertComment(ctx, g.c, api, giteaMaxComment, marker, body); err != nil {
 		return fmt.Errorf("gitea %s: pull request #%d: %w", g.name, number, err)
@@ -147,6 +148,7 @@ func (g *gitHub) UpsertComment(ctx context.Context, number int, marker, body str
 		update: func(id int64) (string, string) {
 			return http.MethodPatch, g.c.url(g.repo+"/issues/comments/"+strconv.FormatInt(id, 10), nil)
 		},
+		self: g.c.url("/user", nil),
 	}
 	if err := upsertComment(ctx, g.c, api, gitHubMaxComment, marker, body); err != nil {
 		return fmt.Errorf("github %s: pull request #%d: %w", g.name, number, err)
@@ -224,6 +226,7 @@ func (g *gitLab) UpsertComment(ctx context.Context, number int, marker, body str
 		update: func(id int64) (string, string) {
 			return http.MethodPut, g.c.url(notes+"/"+strconv.FormatInt(id, 10), nil)
 		},
+		self: g.c.url("/user", nil),
 	}
 	if err := upsertComment(ctx, g.c, api, gitLabMaxComment, marker, body); err != nil {
 		return fmt.Errorf("gitlab %s: merge request !%d: %w", g.name, number, err)

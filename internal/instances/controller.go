@@ -31,6 +31,7 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/lanes"
 	"github.com/kudod-dev/kudod/internal/metrics"
 	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
@@ -55,6 +56,8 @@ type Options struct {
 	DriftIntervals map[string]time.Duration
 	// Gates are each repository's approval and windows (instances may set their own).
 	Gates map[string]GateDefaults
+	// Lanes are each repository's lane and service account policy (docs/security.md).
+	Lanes map[string]lanes.Policy
 	// StepTimeout bounds each step unless an instance sets its own.
 	StepTimeout time.Duration
 	// Workers is the number of reconciles at once.
@@ -80,6 +83,7 @@ type Controller struct {
 	metrics        *metrics.Metrics
 	driftIntervals map[string]time.Duration
 	gateDefaults   map[string]GateDefaults
+	lanes          map[string]lanes.Policy
 	stepTimeout    time.Duration
 	workers        int
 	log            logr.Logger
@@ -122,7 +126,7 @@ func New(opts Options) *Controller {
 	}
 	return &Controller{
 		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
-		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, gateDefaults: opts.Gates, stepTimeout: opts.StepTimeout,
+		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, gateDefaults: opts.Gates, lanes: opts.Lanes, stepTimeout: opts.StepTimeout,
 		workers: opts.Workers, log: opts.Log, now: opts.Now, historyLimit: opts.HistoryLimit, notifier: opts.Notifier,
 		exited:       make(chan event.GenericEvent, 1024),
 		running:      map[types.NamespacedName]*execution{},
@@ -388,6 +392,14 @@ func (r *Controller) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctr
 		return ctrl.Result{}, nil
 	}
 	key := client.ObjectKeyFromObject(inst)
+	eng, err := r.engineFor(inst)
+	if err != nil {
+		// Outside its repository's lane: kudod ran nothing of it, and deletes nothing of it.
+		r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "Refused", "Reconcile", "instance removed without cleanup: %v", err)
+		orig := inst.DeepCopy()
+		controllerutil.RemoveFinalizer(inst, v1alpha1.FinalizerCleanup)
+		return ctrl.Result{}, client.IgnoreNotFound(r.client.Patch(ctx, inst, client.MergeFrom(orig)))
+	}
 	r.mu.Lock()
 	ex := r.running[key]
 	r.mu.Unlock()
@@ -436,7 +448,7 @@ func (r *Controller) finalize(ctx context.Context, inst *v1alpha1.Instance) (ctr
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if _, err := r.engine.DeleteObjects(ctx, inst, objs); err != nil {
+		if _, err := eng.DeleteObjects(ctx, inst, objs); err != nil {
 			return ctrl.Result{}, fmt.Errorf("delete objects of %s: %w", key, err)
 		}
 	}

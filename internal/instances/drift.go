@@ -55,15 +55,19 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	r.driftChecked[key] = now
 	r.mu.Unlock()
 
+	eng, err := r.engineFor(inst)
+	if err != nil {
+		return 0, nil // outside its lane: nothing of it runs
+	}
 	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
-	desired, err := r.engine.Desired(ctx, inst, pkg, inst.Spec.Parameters, r.store.Finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
+	desired, err := eng.Desired(ctx, inst, pkg, inst.Spec.Parameters, r.store.Finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
-	drifted, err := r.engine.Drift(ctx, desired)
+	drifted, err := eng.Drift(ctx, desired)
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
@@ -86,7 +90,7 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	mode := "reported"
 	if correct {
 		mode = "corrected"
-		if err := r.engine.ApplyObjects(ctx, objs); err != nil {
+		if err := eng.ApplyObjects(ctx, objs); err != nil {
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "DriftCorrectionFailed", "CorrectDrift", "re-applying drifted objects failed: %v", err)
 			return interval, fmt.Errorf("correct drift of %s: %w", key, err)
 		}

@@ -68,13 +68,15 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 
 	// Render everything before the first write (docs/design.md, Running a plan).
 	var rp *applier.RenderedPlan
+	eng, err := r.engineFor(inst)
 	switch {
+	case err != nil:
 	case !ok:
 		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
 	case paramsErr != nil:
 		err = paramsErr
 	default:
-		rp, err = r.engine.Render(ctx, run)
+		rp, err = eng.Render(ctx, run)
 	}
 	if err != nil {
 		tree = applier.NewPlanStatus(orEmptyPlan(plan, ps.plan), ps.uid, ps.trigger, ps.revision, ps.reasons, started)
@@ -115,7 +117,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		}
 		return err
 	}
-	err = r.engine.Execute(ctx, run, rp)
+	err = eng.Execute(ctx, run, rp)
 	// Recording how the plan ended must not be cut short by what ended it (a newer plan, an abort).
 	runCtx := ctx
 	ctx = context.WithoutCancel(ctx)
@@ -125,7 +127,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 	switch {
 	case err == nil:
 		r.releasePlanScoped(ctx, inst, pkg, ps, run, rp)
-		if perr := r.prune(ctx, inst, pkg, run, rp); perr != nil {
+		if perr := r.prune(ctx, eng, inst, pkg, run, rp); perr != nil {
 			log.Error(perr, "prune failed; the objects stay in the inventory and are pruned after the next plan")
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
 		}
@@ -290,18 +292,18 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 
 // prune deletes inventory objects no plan of the package renders any more (docs/design.md,
 // Pruning).
-func (r *Controller) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
+func (r *Controller) prune(ctx context.Context, eng *applier.Engine, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
 	if inst.Spec.Suspend {
 		return nil
 	}
 	if len(run.Inventory.Without(rp.Inventory(inst.Namespace))) == 0 {
 		return nil // everything in the inventory is what this plan just applied: nothing is stale
 	}
-	keep, err := r.engine.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
+	keep, err := eng.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
 	if err != nil {
 		return err
 	}
-	deleted, err := r.engine.Prune(ctx, inst, run.Inventory, keep)
+	deleted, err := eng.Prune(ctx, inst, run.Inventory, keep)
 	if err != nil {
 		return err
 	}

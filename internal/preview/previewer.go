@@ -44,7 +44,7 @@ func (p *Previewer) Preview(ctx context.Context, repo desired.Repository, snap s
 		if !d.Changes() || plan.Held != nil {
 			continue
 		}
-		changes, err := p.previewDecision(ctx, repo.Name, snap, d, plan.Existing[d.Key()])
+		changes, err := p.previewDecision(ctx, repo, snap, d, plan.Existing[d.Key()])
 		if err != nil {
 			rep.Failures[d.Key()] = err.Error()
 			continue
@@ -56,13 +56,20 @@ func (p *Previewer) Preview(ctx context.Context, repo desired.Repository, snap s
 
 // previewDecision dry-runs what one decision would do: the plan's objects, or the deletion of
 // a removed instance's inventory.
-func (p *Previewer) previewDecision(ctx context.Context, repository string, snap sources.Snapshot, d *planner.Decision, existing *v1alpha1.Instance) ([]applier.ObjectChange, error) {
+func (p *Previewer) previewDecision(ctx context.Context, repo desired.Repository, snap sources.Snapshot, d *planner.Decision, existing *v1alpha1.Instance) ([]applier.ObjectChange, error) {
+	repository := repo.Name
+	// The repository's lane applies to previews as to plans (the planner already refused
+	// instances outside it); the requests are the previewer's own, reads and dry-runs.
+	engine, err := p.Engine.For(applier.Tenant{AllowClusterScoped: repo.Lane.AllowClusterScoped, StrictNamespaces: repo.Lane.Closed()})
+	if err != nil {
+		return nil, err
+	}
 	if d.Action == planner.ActionCleanup {
 		changes := []applier.ObjectChange{}
 		if existing == nil {
 			return changes, nil
 		}
-		return p.Engine.PreviewDeletion(ctx, applier.NewInventory(existing.Status.Inventory))
+		return engine.PreviewDeletion(ctx, applier.NewInventory(existing.Status.Inventory))
 	}
 	inst := desired.Instance(repository, snap.Commit, d.New.Instance, nil)
 	inv := applier.Inventory{}
@@ -77,5 +84,5 @@ func (p *Previewer) previewDecision(ctx context.Context, repository string, snap
 		Instance: inst, Package: d.New.Package, Plan: d.Plan, Params: inst.Spec.Parameters,
 		Children: p.Planner.Store.Finder(repository, snap.Commit), Inventory: inv,
 	}
-	return p.Engine.Preview(ctx, run)
+	return engine.Preview(ctx, run)
 }

@@ -32,6 +32,8 @@ type Repository struct {
 	Source Source
 	// Refs are path.Match patterns of the refs to preview (refs/pull/*/head).
 	Refs []string
+	// Authors admits pull requests to previews.
+	Authors Authors
 }
 
 // QueueOptions configure a Queue.
@@ -130,6 +132,16 @@ func (q *Queue) Run(ctx context.Context) error {
 // request.
 func (q *Queue) preview(ctx context.Context, j job) error {
 	repo := j.repo
+	admitted, why, err := q.admit(ctx, repo, j.ref)
+	if err != nil {
+		return fmt.Errorf("who opened %s: %w", j.ref, err)
+	}
+	if !admitted {
+		// Nothing of the pull request is fetched, rendered or sent to the cluster.
+		q.opts.Log.Info("preview skipped", "repository", repo.Name, "ref", j.ref, "reason", why)
+		q.opts.Reporter.Report(forge.Status{Repository: repo.Name, SHA: j.sha, Context: forge.ContextPreview, State: forge.StateError, Description: why})
+		return nil
+	}
 	snap, err := repo.Source.Fetch(ctx, sources.Ref{Name: j.ref})
 	if err != nil {
 		return err

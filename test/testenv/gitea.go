@@ -82,6 +82,11 @@ type Comment struct {
 // call sends a JSON request to Gitea's API as the admin and decodes the JSON answer into out
 // (when not nil). Any status but 2xx is an error quoting Gitea's answer.
 func (g *GiteaServer) call(ctx context.Context, method, path string, in, out any) error {
+	return g.callAs(ctx, "", method, path, in, out)
+}
+
+// callAs is call acting as another user (Gitea's Sudo header; "" is the admin).
+func (g *GiteaServer) callAs(ctx context.Context, sudo, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -95,6 +100,9 @@ func (g *GiteaServer) call(ctx context.Context, method, path string, in, out any
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	req.SetBasicAuth(g.User, g.Password)
+	if sudo != "" {
+		req.Header.Set("Sudo", sudo)
+	}
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -252,4 +260,66 @@ func (r *GiteaRepo) CreateWebhook(t testing.TB, target, secret string, events ..
 		"config":        map[string]string{"url": target, "content_type": "json", "secret": secret},
 	}, &hook)
 	return hook.ID
+}
+
+// CreateUser creates a user with a name derived from name and the test's, and returns its login.
+// The admin acts as it with the As methods.
+func (g *GiteaServer) CreateUser(t testing.TB, name string) string {
+	t.Helper()
+	login := namespaceName(name)
+	g.must(t, http.MethodPost, "/admin/users", map[string]any{
+		"username": login, "email": login + "@example.com", "password": "Pw-" + login, "must_change_password": false,
+	}, nil)
+	return login
+}
+
+// AddCollaborator gives a user write access to the repository.
+func (r *GiteaRepo) AddCollaborator(t testing.TB, login string) {
+	t.Helper()
+	r.server.must(t, http.MethodPut, r.path()+"/collaborators/"+url.PathEscape(login), map[string]string{"permission": "write"}, nil)
+}
+
+// ForkAs forks the repository into login's account (login must be able to read it) and returns
+// the fork; the admin pushes to it with Push.
+func (r *GiteaRepo) ForkAs(t testing.TB, login string) *GiteaRepo {
+	t.Helper()
+	var fork struct {
+		Name  string `json:"name"`
+		Owner struct {
+			Login string `json:"login"`
+		} `json:"owner"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.server.callAs(ctx, login, http.MethodPost, r.path()+"/forks", map[string]any{}, &fork); err != nil {
+		t.Fatalf("testenv: Gitea: %v", err)
+	}
+	return &GiteaRepo{Owner: fork.Owner.Login, Name: fork.Name, server: r.server}
+}
+
+// OpenPullRequestAs opens a pull request as login from head ("branch", or "owner:branch" for a
+// fork's branch) into base, and returns its number.
+func (r *GiteaRepo) OpenPullRequestAs(t testing.TB, login, head, base, title string) int {
+	t.Helper()
+	var pr struct {
+		Number int `json:"number"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.server.callAs(ctx, login, http.MethodPost, r.path()+"/pulls", map[string]string{"head": head, "base": base, "title": title}, &pr); err != nil {
+		t.Fatalf("testenv: Gitea: %v", err)
+	}
+	return pr.Number
+}
+
+// CommentAs comments on an issue or pull request as login and returns the comment's ID.
+func (r *GiteaRepo) CommentAs(t testing.TB, login string, number int, body string) int64 {
+	t.Helper()
+	var c Comment
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.server.callAs(ctx, login, http.MethodPost, fmt.Sprintf("%s/issues/%d/comments", r.path(), number), map[string]string{"body": body}, &c); err != nil {
+		t.Fatalf("testenv: Gitea: %v", err)
+	}
+	return c.ID
 }

@@ -21,9 +21,10 @@ import (
 
 func newPlanCommand(s streams) *cobra.Command {
 	var (
-		repo, from, to, path, output string
-		allowEmpty, noPrune, cluster bool
-		kf                           kubeFlags
+		from, to, output, configFile, repository string
+		ps                                       planSettings
+		cluster                                  bool
+		kf                                       kubeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR|URL --from REV --to REV",
@@ -35,6 +36,11 @@ Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected or the comm
 With -o json, stdout is always the JSON, whatever the exit status. An empty --from means
 every instance is new. REV is a commit SHA, a branch or tag name, or (for a local
 directory) any revision git understands, such as HEAD~1.
+
+With --config kudod.yaml (and --repository NAME when it lists several), the repository's
+settings apply as the daemon applies them: its url (unless --repo is given), path, allowEmpty,
+prune, namespaces, approval and windows; an instance outside the repository's namespaces is
+rejected.
 
 Instances' spec.dependsOn must name instances that exist: those of the newer revision and,
 with --cluster (or --kubeconfig, --context), the Instances in the cluster. A dependency
@@ -52,10 +58,18 @@ the plans run in, which wait for approval, and when maintenance windows let them
 				}
 				return exitCode(2, err)
 			}
-			if repo == "" || to == "" {
-				return fail(errors.New("--repo and --to are required"))
+			if configFile != "" {
+				if err := ps.fromConfig(cmd, configFile, repository); err != nil {
+					return fail(err)
+				}
+			} else if repository != "" {
+				return fail(errors.New("--repository needs --config"))
 			}
-			read, closeRepo, err := openRevisions(cmd.Context(), repo)
+			repo := ps.repo
+			if repo == "" || to == "" {
+				return fail(errNoRepo)
+			}
+			read, closeRepo, err := openRevisions(cmd.Context(), repo, ps.auth)
 			if err != nil {
 				return fail(err)
 			}
@@ -66,7 +80,8 @@ the plans run in, which wait for approval, and when maintenance windows let them
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache})
+				// A repository's decryption settings (--config) apply to snap here.
+				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
 				}
@@ -85,8 +100,11 @@ the plans run in, which wait for approval, and when maintenance windows let them
 			for _, f := range idx.Findings.Errors() {
 				fmt.Fprintf(s.Err, "%s: %s\n", to, f)
 			}
-			res := planner.Diff(planner.FromIndex(old), planner.FromIndex(idx), planner.Options{AllowEmpty: allowEmpty, NoPrune: noPrune})
-			deps := planner.DependencyOptions{Where: "this repository", Now: time.Now()}
+			res := planner.Diff(planner.FromIndex(old), planner.FromIndex(idx), planner.Options{AllowEmpty: ps.allowEmpty, NoPrune: ps.noPrune})
+			if ps.lane != nil {
+				ps.lane.Refuse(&res)
+			}
+			deps := planner.DependencyOptions{Where: "this repository", Now: time.Now(), Approval: ps.approval, Windows: ps.windows}
 			var outside planner.DependencyGraph
 			if cluster || kf.kubeconfig != "" || kf.context != "" {
 				if outside, err = clusterDependencies(cmd.Context(), &kf); err != nil {
@@ -117,13 +135,16 @@ the plans run in, which wait for approval, and when maintenance windows let them
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&repo, "repo", "", "a local git repository (work tree or bare) or a URL")
+	f.StringVar(&ps.repo, "repo", "", "a local git repository (work tree or bare) or a URL")
 	f.StringVar(&from, "from", "", "the older revision (empty: every instance is new)")
 	f.StringVar(&to, "to", "", "the newer revision")
-	f.StringVar(&path, "path", ".", "the folder of the repository whose instances count")
+	f.StringVar(&ps.path, "path", ".", "the folder of the repository whose instances count")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
-	f.BoolVar(&allowEmpty, "allow-empty", false, "let the newer revision remove every instance")
-	f.BoolVar(&noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
+	f.BoolVar(&ps.allowEmpty, "allow-empty", false, "let the newer revision remove every instance")
+	f.BoolVar(&ps.noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
+	f.StringVar(&configFile, "config", "", "a kudod.yaml whose repository's settings apply (url, path, allowEmpty, prune, namespaces, approval, windows)")
+	f.StringVar(&repository, "repository", "", "the repository of --config to plan (needed when it lists several)")
+	f.StringVar(&ps.daemonNamespace, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace), which --config's lanes refuse unless they list it")
 	f.BoolVar(&cluster, "cluster", false, "count the cluster's Instances as dependencies that exist (the kubeconfig's context)")
 	kf.add(f, false)
 	return cmd
@@ -152,7 +173,7 @@ func clusterDependencies(ctx context.Context, kf *kubeFlags) (planner.Dependency
 
 // openRevisions opens a repository to read snapshots of revisions: a local directory in
 // place, a URL through a temporary clone.
-func openRevisions(ctx context.Context, repo string) (func(context.Context, string) (sources.Snapshot, error), func(), error) {
+func openRevisions(ctx context.Context, repo string, auth sources.Auth) (func(context.Context, string) (sources.Snapshot, error), func(), error) {
 	if fi, err := os.Stat(repo); err == nil && fi.IsDir() {
 		r, err := sources.Open(repo)
 		if err != nil {
@@ -164,7 +185,7 @@ func openRevisions(ctx context.Context, repo string) (func(context.Context, stri
 	if err != nil {
 		return nil, nil, err
 	}
-	src, err := sources.New(sources.Options{Name: "repo", URL: repo, CacheDir: dir})
+	src, err := sources.New(sources.Options{Name: "repo", URL: repo, Auth: auth, CacheDir: dir})
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

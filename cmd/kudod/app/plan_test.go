@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -72,5 +73,64 @@ func TestPlanCommand(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestPlanWithConfig: --config applies a repository's settings; an instance outside its
+// namespaces is rejected (exit 2) with the reason, in text and JSON.
+func TestPlanWithConfig(t *testing.T) {
+	r := testenv.NewGitRepo(t)
+	r.AddOperator("app", "1.0.0")
+	inst := func(ns string) string {
+		return "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: a\n  namespace: " + ns + "\nspec:\n  operator:\n    name: app\n"
+	}
+	inLane := r.Commit("team-a", map[string]string{"deploy/a.yaml": inst("team-a")})
+	outside := r.Commit("kube-system", map[string]string{"deploy/b.yaml": inst("kube-system")})
+	dir := t.TempDir()
+	cfg := dir + "/kudod.yaml"
+	writeConfig := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig("repositories:\n  - name: team-a\n    url: " + r.Dir + "\n    path: deploy\n    namespaces: [\"team-*\"]\n")
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Execute(context.Background(), append([]string{"plan", "--config", cfg}, args...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, out, errb := run("--to", inLane); code != 1 || !strings.Contains(out, "team-a/a: deploy") {
+		t.Errorf("in the lane: exit %d\n%s%s", code, out, errb)
+	}
+	code, out, errb := run("--from", inLane, "--to", outside)
+	if code != 2 || !strings.Contains(out, "kube-system/a: rejected") || !strings.Contains(out, "namespace kube-system is outside repository team-a's lane (namespaces: team-*)") {
+		t.Errorf("outside the lane: exit %d\n%s%s", code, out, errb)
+	}
+	code, out, _ = run("--from", inLane, "--to", outside, "-o", "json")
+	var doc struct {
+		Decisions []struct{ Namespace, Action, Error string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 2 {
+		t.Fatalf("exit %d, %v: %s", code, err, out)
+	}
+	for _, d := range doc.Decisions {
+		if d.Namespace == "kube-system" && (d.Action != "rejected" || !strings.Contains(d.Error, "outside")) {
+			t.Errorf("decision %+v", d)
+		}
+	}
+	// The daemon's own namespace needs listing by name.
+	r.Commit("kudod-system", map[string]string{"deploy/b.yaml": inst("kudod-system")})
+	writeConfig("repositories:\n  - name: team-a\n    url: " + r.Dir + "\n    path: deploy\n")
+	if code, out, _ := run("--from", inLane, "--to", "HEAD"); code != 2 || !strings.Contains(out, "kudod's own namespace") {
+		t.Errorf("the daemon's namespace: exit %d\n%s", code, out)
+	}
+	// Several repositories need --repository.
+	writeConfig("repositories:\n  - {name: one, url: " + r.Dir + "}\n  - {name: two, url: " + r.Dir + "}\n")
+	if code, _, errb := run("--to", inLane); code != 2 || !strings.Contains(errb, "name one with --repository (one, two)") {
+		t.Errorf("two repositories: exit %d: %s", code, errb)
+	}
+	if code, out, errb := run("--repository", "two", "--to", inLane); code != 1 || !strings.Contains(out, "no instances") && !strings.Contains(out, "deploy") {
+		t.Errorf("--repository two: exit %d\n%s%s", code, out, errb)
 	}
 }

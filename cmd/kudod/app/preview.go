@@ -65,9 +65,11 @@ Only read and dryRun=All requests reach the cluster. Exit status: 0 the change i
 				return exitCode(2, err)
 			}
 			defer src.Close()
+			// The repository's lane, as the daemon with its default flags applies it.
+			lane := rc.Policy(cfg.Cluster, "", defaultDaemonNamespace)
 			rep, err := daemon.Preview(cmd.Context(), daemon.PreviewOptions{
 				Client: client.NewDryRunClient(c), AllowClusterScoped: cfg.Cluster.AllowClusterScoped,
-				Repository: daemon.Repository{Name: rc.Name, Source: src, Path: rc.Path, Prune: rc.Prune, AllowEmpty: rc.AllowEmpty, Approval: rc.Approval, Windows: rc.Windows},
+				Repository: daemon.Repository{Name: rc.Name, Source: src, Path: rc.Path, Prune: rc.Prune, AllowEmpty: rc.AllowEmpty, Approval: rc.Approval, Windows: rc.Windows, Lane: &lane},
 				Ref:        ref,
 			})
 			if err != nil {

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
@@ -45,6 +47,9 @@ type runOptions struct {
 	logLevel        string
 	logFormat       string
 	historyLimit    int
+	// defaultServiceAccount and previewUser: docs/security.md.
+	defaultServiceAccount string
+	previewUser           string
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -81,6 +86,10 @@ func newRunCommand(s streams) *cobra.Command {
 				LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
+				DefaultServiceAccount: o.defaultServiceAccount, PreviewUser: o.previewUser,
+			}
+			if err := checkServiceAccountName(o.defaultServiceAccount); err != nil {
+				return exitCode(2, fmt.Errorf("--default-service-account: %w", err))
 			}
 			providers := map[string]forge.Provider{}
 			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]preview.Commenter{}
@@ -102,10 +111,12 @@ func newRunCommand(s streams) *cobra.Command {
 				if err != nil {
 					return exitCode(2, err)
 				}
+				lane := r.Policy(cfg.Cluster, o.defaultServiceAccount, o.leaderNamespace)
 				opts.Repositories = append(opts.Repositories, daemon.Repository{
 					Name: r.Name, Source: src, Interval: r.Interval, Path: r.Path, Prune: r.Prune,
 					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(), PreviewRefs: r.Previews.Refs,
 					Approval: r.Approval, Windows: r.Windows,
+					Lane: &lane, PreviewAuthors: preview.Authors{Patterns: r.Previews.Authors, Forks: r.Previews.Forks},
 				})
 			}
 			reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: metrics.Registry, Logger: log.WithName("status")})
@@ -144,7 +155,17 @@ func newRunCommand(s streams) *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
 	f.IntVar(&o.historyLimit, "history-limit", instances.DefaultHistoryLimit, "how many ended plan executions each Instance's status.history keeps")
+	f.StringVar(&o.defaultServiceAccount, "default-service-account", "", "the service account, in each instance's namespace, that plans impersonate when neither the instance nor its repository names one (docs/security.md)")
+	f.StringVar(&o.previewUser, "preview-user", "", "the user previews impersonate, with read and dry-run rights only (deploy/rbac/preview_role.yaml); empty: the daemon's own identity")
 	return cmd
+}
+
+// checkServiceAccountName refuses what cannot be a service account's name ("" is none).
+func checkServiceAccountName(name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); name != "" && len(errs) > 0 {
+		return fmt.Errorf("%q is not a service account name: %s", name, strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // forgeRepository is the forge repository of a repository's status settings.
