@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -17,6 +18,12 @@ const (
 	DefaultQueueSize    = 1000
 	DefaultDedupeSize   = 10000
 	DefaultDrainTimeout = 10 * time.Second
+)
+
+// The pauses between tries of a status whose post failed for a reason that passes.
+const (
+	retryPauseMin = time.Second
+	retryPauseMax = 15 * time.Second
 )
 
 // ReporterOptions configures a Reporter.
@@ -46,8 +53,12 @@ type ReporterOptions struct {
 // the order they were reported, so a commit's pending never lands after its success; a status
 // reported while an older one of the same commit and context still waits replaces it, as the
 // forge would only show the newer one. A status equal to the last one posted for its commit and
-// context (same state and description) is not posted again. Posts that fail after the
-// provider's retries are logged and counted, not retried later.
+// context (same state and description) is not posted again. A post that fails after the
+// provider's retries for a reason that passes (the forge unreachable, a 5xx, a rate limit) goes
+// back to the head of its queue and is tried again after a pause (retryPauseMin, doubling up
+// to retryPauseMax), unless a newer status of its commit and context was reported meanwhile:
+// statuses outlive a forge outage, in order, the newest winning. A refusal (another 4xx) is
+// logged, counted and dropped.
 type Reporter struct {
 	providers map[string]Provider
 	size      int
@@ -56,6 +67,8 @@ type Reporter struct {
 	metrics   reporterMetrics
 	// posted remembers the last status posted per statusKey: the forge shows it already.
 	posted *lru.Cache
+	// pauseMin and pauseMax bound the pause before a failed post is tried again.
+	pauseMin, pauseMax time.Duration
 
 	mu      sync.Mutex
 	queues  map[string]*statusQueue
@@ -113,7 +126,7 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 		}, []string{"repository", "state"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kudod_commit_status_failures_total",
-			Help: "Commit statuses that could not be posted after retries, by repository.",
+			Help: "Commit status posts that failed after the provider's retries, by repository; a post that can succeed later is tried again.",
 		}, []string{"repository"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kudod_commit_status_dropped_total",
@@ -138,6 +151,8 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 		log:       opts.Logger,
 		metrics:   m,
 		posted:    lru.New(opts.DedupeSize),
+		pauseMin:  retryPauseMin,
+		pauseMax:  retryPauseMax,
 		queues:    map[string]*statusQueue{},
 	}
 	for name, p := range opts.Providers {
@@ -206,18 +221,43 @@ func (r *Reporter) dropOldest() {
 }
 
 // pop takes a repository's oldest waiting status.
-func (r *Reporter) pop(repository string) (Status, bool) {
+func (r *Reporter) pop(repository string) (queuedStatus, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	q := r.queues[repository]
 	if len(q.items) == 0 {
-		return Status{}, false
+		return queuedStatus{}, false
 	}
-	s := q.items[0].status
+	item := q.items[0]
 	q.items = q.items[1:]
 	r.depth--
 	r.metrics.depth.Set(float64(r.depth))
-	return s, true
+	return item, true
+}
+
+// requeue puts a status whose post failed back at the head of its queue, to be tried again;
+// it reports false when the status is gone instead: a newer status of its commit and context
+// waits (which the forge should show, not this one), the queue is full (this status is older
+// than any waiting) or kudod is stopping.
+func (r *Reporter) requeue(item queuedStatus) bool {
+	s := item.status
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	q := r.queues[s.Repository]
+	for _, waiting := range q.items {
+		if waiting.status.SHA == s.SHA && waiting.status.Context == s.Context {
+			return false
+		}
+	}
+	if r.stopped || r.depth >= r.size {
+		r.metrics.dropped.WithLabelValues(s.Repository).Inc()
+		r.log.Info("commit status dropped: it could not be posted and the queue is full", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
+		return false
+	}
+	q.items = append([]queuedStatus{item}, q.items...)
+	r.depth++
+	r.metrics.depth.Set(float64(r.depth))
+	return true
 }
 
 // Start posts queued statuses until ctx ends, then keeps posting what is queued for at most
@@ -266,8 +306,9 @@ func (r *Reporter) Start(ctx context.Context) error {
 // postCtx ends first.
 func (r *Reporter) work(ctx, postCtx context.Context, repository string) {
 	q := r.queues[repository]
+	pause := r.pauseMin
 	for postCtx.Err() == nil {
-		s, ok := r.pop(repository)
+		item, ok := r.pop(repository)
 		if !ok {
 			if ctx.Err() != nil {
 				return
@@ -278,24 +319,46 @@ func (r *Reporter) work(ctx, postCtx context.Context, repository string) {
 			}
 			continue
 		}
-		r.post(postCtx, s)
+		err := r.post(postCtx, item.status)
+		if err == nil || refused(err) || ctx.Err() != nil {
+			pause = r.pauseMin
+			continue
+		}
+		if !r.requeue(item) {
+			continue
+		}
+		// The forge is unreachable or failing: wait before trying again, the queue behind it.
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		pause = min(2*pause, r.pauseMax)
 	}
 }
 
-func (r *Reporter) post(ctx context.Context, s Status) {
+// refused reports whether the forge refused a status in a way that trying again would not
+// change (a 4xx other than a timeout or a rate limit).
+func refused(err error) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.StatusCode/100 == 4 &&
+		apiErr.StatusCode != http.StatusRequestTimeout && apiErr.StatusCode != http.StatusTooManyRequests
+}
+
+func (r *Reporter) post(ctx context.Context, s Status) error {
 	key := statusKey{s.Repository, s.SHA, s.Context}
 	shown := postedStatus{s.State, s.Description, s.TargetURL}
 	if last, ok := r.posted.Get(key); ok && last.(postedStatus) == shown {
 		r.log.V(1).Info("commit status already posted", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-		return
+		return nil
 	}
 	if err := r.providers[s.Repository].SetStatus(ctx, s); err != nil {
 		// The forge may or may not show s now.
 		r.posted.Remove(key)
 		r.metrics.failures.WithLabelValues(s.Repository).Inc()
-		r.log.Error(err, "posting a commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-		return
+		r.log.Error(err, "posting a commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "retry", !refused(err) && ctx.Err() == nil)
+		return err
 	}
 	r.posted.Add(key, shown)
 	r.metrics.posts.WithLabelValues(s.Repository, string(s.State)).Inc()
+	return nil
 }
