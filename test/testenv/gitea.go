@@ -59,6 +59,8 @@ type GiteaRepo struct {
 // CommitStatus is one status of a commit. Gitea takes its state as "state" when a status is
 // posted and returns it as "status".
 type CommitStatus struct {
+	// ID grows with each status Gitea stores (read only).
+	ID          int64  `json:"id,omitempty"`
 	State       string `json:"status"`
 	Context     string `json:"context"`
 	Description string `json:"description"`
@@ -215,6 +217,21 @@ func (r *GiteaRepo) CombinedStatus(t testing.TB, sha string) CombinedStatus {
 	var s CombinedStatus
 	r.server.must(t, http.MethodGet, r.path()+"/commits/"+sha+"/status", nil, &s)
 	return s
+}
+
+// Statuses lists every status posted on a commit, oldest first (not only the latest per
+// context, as CombinedStatus does).
+func (r *GiteaRepo) Statuses(t testing.TB, sha string) []CommitStatus {
+	t.Helper()
+	var all []CommitStatus
+	for page := 1; ; page++ {
+		var statuses []CommitStatus
+		r.server.must(t, http.MethodGet, fmt.Sprintf("%s/statuses/%s?sort=oldest&limit=50&page=%d", r.path(), sha, page), nil, &statuses)
+		all = append(all, statuses...)
+		if len(statuses) < 50 {
+			return all
+		}
+	}
 }
 
 // OpenPullRequest opens a pull request from head into base and returns its number; Gitea
