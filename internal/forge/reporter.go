@@ -52,13 +52,14 @@ type ReporterOptions struct {
 // Report queues a status and returns at once. One worker per repository posts its statuses in
 // the order they were reported, so a commit's pending never lands after its success; a status
 // reported while an older one of the same commit and context still waits replaces it, as the
-// forge would only show the newer one. A status equal to the last one posted for its commit and
-// context (same state and description) is not posted again. A post that fails after the
-// provider's retries for a reason that passes (the forge unreachable, a 5xx, a rate limit) goes
-// back to the head of its queue and is tried again after a pause (retryPauseMin, doubling up
-// to retryPauseMax), unless a newer status of its commit and context was reported meanwhile:
-// statuses outlive a forge outage, in order, the newest winning. A refusal (another 4xx) is
-// logged, counted and dropped.
+// forge would only show the newer one, and waits in its own place at the end of the queue: the
+// forge receives what was reported, in that order, less what was replaced. A status equal to
+// the last one posted for its commit and context (same state and description) is not posted
+// again. A post that fails after the provider's retries for a reason that passes (the forge
+// unreachable, a 5xx, a rate limit) goes back to the head of its queue and is tried again after
+// a pause (retryPauseMin, doubling up to retryPauseMax), unless a newer status of its commit
+// and context was reported meanwhile: statuses outlive a forge outage, in order, the newest
+// winning. A refusal (another 4xx) is logged, counted and dropped.
 type Reporter struct {
 	providers map[string]Provider
 	size      int
@@ -182,13 +183,19 @@ func (r *Reporter) Report(s Status) {
 		r.log.Info("commit status dropped: kudod is stopping", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
 		return
 	}
+	// A newer status of a commit and context replaces the one waiting, and waits at the end:
+	// what the forge receives is then always what was reported, in the order reported, less
+	// the statuses replaced.
+	replaced := false
 	for i := range q.items {
 		if old := q.items[i].status; old.SHA == s.SHA && old.Context == s.Context {
-			q.items[i].status = s
-			return
+			q.items = append(q.items[:i], q.items[i+1:]...)
+			r.depth--
+			replaced = true
+			break
 		}
 	}
-	if r.depth >= r.size {
+	if !replaced && r.depth >= r.size {
 		r.dropOldest()
 	}
 	r.seq++

@@ -442,9 +442,9 @@ func TestReporterKeepsStatusesThroughAForgeOutage(t *testing.T) {
 	r.Report(st("kudod/ns/a", StateSuccess, "a complete")) // takes the place of a's pending
 	r.Report(st("kudod/ns/b", StateFailure, "b failed"))   // and b's
 	r.Report(st("kudod/ns/c", StateSuccess, "c complete"))
-	time.Sleep(200 * time.Millisecond) // several failed tries
-	if n := value(r.metrics.depth); n != 4 {
-		t.Errorf("queue depth %v during the outage, want 4", n)
+	time.Sleep(200 * time.Millisecond) // several failed tries; the refusal is dropped at once
+	if n := value(r.metrics.depth); n != 3 {
+		t.Errorf("queue depth %v during the outage, want 3", n)
 	}
 	down.Store(false)
 	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(posted) >= 3 })
@@ -475,5 +475,24 @@ func waitUntil(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 30s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A status that replaces a waiting one waits in its own place: the forge receives what was
+// reported, in the order reported, less what was replaced (b's failure, reported after a's
+// success, is posted after it although b's pending waited before).
+func TestReporterPostsInTheOrderReported(t *testing.T) {
+	f := newStatusForge(t, true)
+	r := startReporter(t, f, ReporterOptions{})
+	r.Report(st("kudod/ns/first", StatePending, "in flight"))
+	f.awaitArrival()
+	r.Report(st("kudod/ns/b", StatePending, "b running"))
+	r.Report(st("kudod/ns/a", StateSuccess, "a complete"))
+	r.Report(st("kudod/ns/b", StateFailure, "b failed"))
+	close(f.gate)
+	got := f.await(3)
+	want := []string{"kudod/ns/first pending in flight", "kudod/ns/a success a complete", "kudod/ns/b failure b failed"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("posted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
