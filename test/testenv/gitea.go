@@ -59,8 +59,6 @@ type GiteaRepo struct {
 // CommitStatus is one status of a commit. Gitea takes its state as "state" when a status is
 // posted and returns it as "status".
 type CommitStatus struct {
-	// ID grows with each status Gitea stores (read only).
-	ID          int64  `json:"id,omitempty"`
 	State       string `json:"status"`
 	Context     string `json:"context"`
 	Description string `json:"description"`
