@@ -170,10 +170,10 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 // before Start wait for it; statuses reported after Start returned are dropped.
 func (r *Reporter) Report(s Status) {
 	s.Description = truncate(s.Description, MaxDescriptionLength)
-	r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
-
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Logged under the lock: the log shows statuses in the order they are queued.
+	r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
 	q, ok := r.queues[s.Repository]
 	if !ok {
 		return
