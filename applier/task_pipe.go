@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
@@ -88,8 +88,10 @@ func (p *pipeTask) preview(pv *planPreview) {
 func (p *pipeTask) output() (string, []*objectSet) { return "", nil }
 
 // PodExecutor runs a command in a container of a pod and returns what it wrote to stdout.
+// Stdout is read through a limit of limit bytes: past it the command's stream is stopped and
+// the error wraps ErrOutputLimit.
 type PodExecutor interface {
-	Exec(ctx context.Context, namespace, pod, container string, command []string) ([]byte, error)
+	Exec(ctx context.Context, namespace, pod, container string, command []string, limit int) ([]byte, error)
 }
 
 // maxPipeFileSize is KUDO's limit on a piped file (1 MiB).
@@ -202,18 +204,12 @@ func (e *Engine) copyPipe(ctx context.Context, pod *unstructured.Unstructured, a
 	if file == "" {
 		file = a.EnvFile
 	}
-	out, err := e.exec.Exec(ctx, pod.GetNamespace(), pod.GetName(), pipeWaiterContainer, []string{"stat", "-c", "%s", file})
-	if err != nil {
-		return nil, fmt.Errorf("pipe %s: stat %s in %s: %w", a.Key, file, objectRef(pod), err)
+	// The file is read through the limit, never sized first: a size from stat says nothing of
+	// what cat then streams (a symlink to /dev/zero stats small and never ends).
+	data, err := e.exec.Exec(ctx, pod.GetNamespace(), pod.GetName(), pipeWaiterContainer, []string{"cat", file}, maxPipeFileSize)
+	if errors.Is(err, ErrOutputLimit) {
+		return nil, fatal(fmt.Errorf("pipe %s: %s in %s is larger than %d bytes (1 MiB), the most a pipe carries; reading stopped there", a.Key, file, objectRef(pod), maxPipeFileSize))
 	}
-	size, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		return nil, fatal(fmt.Errorf("pipe %s: cannot read the size of %s: %q", a.Key, file, out))
-	}
-	if size > maxPipeFileSize {
-		return nil, fatal(fmt.Errorf("pipe %s: %s is %d bytes, more than the 1 MiB a pipe can carry", a.Key, file, size))
-	}
-	data, err := e.exec.Exec(ctx, pod.GetNamespace(), pod.GetName(), pipeWaiterContainer, []string{"cat", file})
 	if err != nil {
 		return nil, fmt.Errorf("pipe %s: read %s in %s: %w", a.Key, file, objectRef(pod), err)
 	}

@@ -25,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -444,18 +443,22 @@ func (nonLeader) NeedLeaderElection() bool { return false }
 
 // serveWebhooks receives forge webhooks on every replica. The leader polls at once; another
 // replica passes the request on through the API server, as `kudod reconcile` does, so a
-// delivery that lands on a standby is not lost.
+// delivery that lands on a standby is not lost (its requests coalesce: poll.Forwarder).
 func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 	if d.opts.WebhookAddr == "" || d.opts.WebhookAddr == "0" {
 		return nil
 	}
 	elected := mgr.Elected()
+	forwarder := poll.NewForwarder(mgr.GetClient(), d.opts.LeaderElectionNamespace, poll.DefaultForwardInterval, d.opts.Logger.WithName("webhook"))
+	if err := mgr.Add(nonLeader{forwarder}); err != nil {
+		return err
+	}
 	onDelivery := func(repository string) {
 		select {
 		case <-elected:
 			d.Wake(repository)
 		default:
-			go d.requestPoll(mgr.GetClient(), repository)
+			forwarder.Forward(repository)
 		}
 	}
 	hook, err := forge.NewWebhook(forge.WebhookOptions{
@@ -467,7 +470,7 @@ func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(forge.WebhookPathPrefix, hook)
-	server := &http.Server{Addr: d.opts.WebhookAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	server := forge.NewWebhookServer(d.opts.WebhookAddr, mux)
 	return mgr.Add(nonLeader{manager.RunnableFunc(func(ctx context.Context) error {
 		l, err := net.Listen("tcp", d.opts.WebhookAddr)
 		if err != nil {
@@ -484,18 +487,6 @@ func (d *Daemon) serveWebhooks(mgr ctrl.Manager) error {
 		}
 		return nil
 	})})
-}
-
-// requestPoll asks the leader to poll a repository through its status ConfigMap.
-func (d *Daemon) requestPoll(c client.Client, repository string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cm := &corev1.ConfigMap{}
-	cm.Namespace, cm.Name = d.opts.LeaderElectionNamespace, v1alpha1.SourceStatusName(repository)
-	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1alpha1.AnnotationReconcileRequest, time.Now().UTC().Format(time.RFC3339Nano)))
-	if err := c.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		d.opts.Logger.Error(err, "passing a webhook delivery on to the leader", "repository", repository)
-	}
 }
 
 // Wake asks a repository's poller to poll now; false if there is no such repository or the

@@ -8,6 +8,9 @@
 #   hack/local-cluster.sh up DIR     build missing binaries, start, wait until ready, write
 #                                    DIR/kubeconfig and DIR/cluster.env (printed as `export` lines)
 #   hack/local-cluster.sh down DIR   stop every process by its PID file (idempotent)
+#   hack/local-cluster.sh restart-apiserver DIR
+#                                    stop kube-apiserver (TERM) and start it again with the same
+#                                    flags and data, then wait until it is ready (failure drills)
 #
 # DIR holds pki/, etcd/, logs/<component>.log, run/<component>.pid, audit.log (every write
 # request, dry-run ones with `dryRun=All` in requestURI) and kube-cache/ (KUBECACHEDIR).
@@ -22,7 +25,7 @@ source "$HACK/cluster/lib.sh"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 NODE=kwok-node-0
 
-usage() { echo "usage: $0 up|down DIR" >&2; exit 2; }
+usage() { echo "usage: $0 up|down|restart-apiserver DIR" >&2; exit 2; }
 
 # cert NAME CN ORG CA SANS: an ECDSA key and certificate for client and server use, signed by CA.
 cert() {
@@ -226,6 +229,16 @@ down() {
   stop etcd
 }
 
+restart_apiserver() {
+  BIN=$("$HACK/build-binaries.sh" cluster)
+  ours "$(pid_of kube-apiserver)" || { log "no API server runs in $DIR"; exit 1; }
+  cd "$DIR"
+  local begin=$SECONDS
+  restart_component kube-apiserver
+  await kube-apiserver 60 kubectl --request-timeout=2s get --raw /readyz
+  log "kube-apiserver restarted in $((SECONDS - begin))s"
+}
+
 [ $# -eq 2 ] || usage
 [ "$1" = down ] && [ ! -d "$2" ] && exit 0
 mkdir -p "$2"
@@ -234,5 +247,6 @@ PKI=$DIR/pki
 case $1 in
   up) up ;;
   down) down ;;
+  restart-apiserver) restart_apiserver ;;
   *) usage ;;
 esac

@@ -34,11 +34,24 @@ free_ports() {
   echo "${ports[@]}"
 }
 
-# start COMPONENT COMMAND...: runs COMMAND in the background, logging to DIR/logs/COMPONENT.log.
+# start COMPONENT COMMAND...: runs COMMAND in the background, logging to DIR/logs/COMPONENT.log;
+# DIR/run/COMPONENT.cmd keeps the command (NUL-separated) for a restart.
 start() {
   local name=$1; shift
   "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$DIR/run/$name.pid"
+  printf '%s\0' "$@" >"$DIR/run/$name.cmd"
+}
+
+# restart_component COMPONENT: stops COMPONENT and starts it again with the command it was
+# started with; its previous log is kept as DIR/logs/COMPONENT.log.1.
+restart_component() {
+  local name=$1 args=()
+  [ -f "$DIR/run/$name.cmd" ] || { log "$name was not started in $DIR"; exit 1; }
+  mapfile -d '' args <"$DIR/run/$name.cmd"
+  stop "$name"
+  mv -f "$DIR/logs/$name.log" "$DIR/logs/$name.log.1" 2>/dev/null || true
+  start "$name" "${args[@]}"
 }
 
 # stop COMPONENT...: sends TERM to each process of DIR/run/COMPONENT.pid that is still ours, then

@@ -2,7 +2,9 @@ package forge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -34,6 +36,9 @@ type ReporterOptions struct {
 	// DrainTimeout bounds how long Start keeps posting queued statuses once its context ends.
 	// DefaultDrainTimeout when zero.
 	DrainTimeout time.Duration
+	// RetryPauseMin and RetryPauseMax bound the pause before a status whose post failed is
+	// tried again (outbox's defaults, 1s and 15s, when zero).
+	RetryPauseMin, RetryPauseMax time.Duration
 	// Registerer gets the reporter's metrics (controller-runtime's metrics.Registry in the
 	// daemon); nil registers nothing.
 	Registerer prometheus.Registerer
@@ -45,10 +50,14 @@ type ReporterOptions struct {
 // Report queues a status and returns at once (outbox.Queue, which notifications share). One
 // worker per repository posts its statuses in the order they were reported, so a commit's
 // pending never lands after its success; a status reported while an older one of the same
-// commit and context still waits replaces it, as the forge would only show the newer one. A
-// status equal to the last one posted for its commit and context (same state and
-// description) is not posted again. Posts that fail after the provider's retries are logged
-// and counted, not retried later.
+// commit and context still waits replaces it, as the forge would only show the newer one, and
+// waits at the end of the queue: the forge receives what was reported, in that order, less
+// what was replaced. A status equal to the last one posted for its commit and context (same
+// state and description) is not posted again. A post that fails after the provider's retries
+// for a reason that passes (the forge unreachable, a 5xx, a rate limit) is tried again after a
+// pause, unless a newer status of its commit and context was reported meanwhile: statuses
+// outlive a forge outage, in order, the newest winning. A refusal (another 4xx) is logged,
+// counted and dropped.
 type Reporter struct {
 	providers map[string]Provider
 	log       logr.Logger
@@ -132,7 +141,13 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 		DrainTimeout: opts.DrainTimeout,
 		Lane:         func(s Status) string { return s.Repository },
 		Replaces:     func(old, s Status) bool { return old.SHA == s.SHA && old.Context == s.Context },
-		Deliver:      r.post,
+		Added: func(s Status) {
+			r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
+		},
+		Deliver:  r.post,
+		Retry:    Transient,
+		PauseMin: opts.RetryPauseMin,
+		PauseMax: opts.RetryPauseMax,
 		Dropped: func(s Status, why string) {
 			r.metrics.dropped.WithLabelValues(s.Repository).Inc()
 			r.log.Info("commit status dropped: "+why, "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
@@ -146,8 +161,10 @@ func NewReporter(opts ReporterOptions) (*Reporter, error) {
 // before Start wait for it; statuses reported after Start returned are dropped.
 func (r *Reporter) Report(s Status) {
 	s.Description = truncate(s.Description, MaxDescriptionLength)
-	r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
-	r.queue.Add(s)
+	if !r.queue.Add(s) {
+		// No forge for the repository: the log is where the status goes.
+		r.log.Info("commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "description", s.Description)
+	}
 }
 
 // Start posts queued statuses until ctx ends, then keeps posting what is queued for at most
@@ -159,20 +176,29 @@ func (r *Reporter) Start(ctx context.Context) error {
 	return nil
 }
 
-func (r *Reporter) post(ctx context.Context, s Status) {
+func (r *Reporter) post(ctx context.Context, s Status) error {
 	key := statusKey{s.Repository, s.SHA, s.Context}
 	shown := postedStatus{s.State, s.Description, s.TargetURL}
 	if last, ok := r.posted.Get(key); ok && last.(postedStatus) == shown {
 		r.log.V(1).Info("commit status already posted", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-		return
+		return nil
 	}
 	if err := r.providers[s.Repository].SetStatus(ctx, s); err != nil {
 		// The forge may or may not show s now.
 		r.posted.Remove(key)
 		r.metrics.failures.WithLabelValues(s.Repository).Inc()
-		r.log.Error(err, "posting a commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State)
-		return
+		r.log.Error(err, "posting a commit status", "repository", s.Repository, "commit", s.SHA, "context", s.Context, "state", s.State, "retry", Transient(err) && ctx.Err() == nil)
+		return err
 	}
 	r.posted.Add(key, shown)
 	r.metrics.posts.WithLabelValues(s.Repository, string(s.State)).Inc()
+	return nil
+}
+
+// Transient reports whether a post that failed may pass if tried again later: anything but a
+// refusal (a 4xx other than a timeout or a rate limit).
+func Transient(err error) bool {
+	var apiErr *APIError
+	return !(errors.As(err, &apiErr) && apiErr.StatusCode/100 == 4 &&
+		apiErr.StatusCode != http.StatusRequestTimeout && apiErr.StatusCode != http.StatusTooManyRequests)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,4 +396,102 @@ func value(c prometheus.Metric) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+}
+
+// A forge that fails for a while (502s, past the provider's retries) loses no status: what was
+// reported meanwhile is posted once it answers again, in order, a newer status of a commit
+// and context taking the place of the older one; a refusal (422) is not tried again.
+func TestReporterKeepsStatusesThroughAForgeOutage(t *testing.T) {
+	var down atomic.Bool
+	var mu sync.Mutex
+	var posted []string
+	attempts := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := (&recorder{}).add(t, r)
+		line := fmt.Sprintf("%s %s %s", req.Body["context"], req.Body["state"], req.Body["description"])
+		mu.Lock()
+		defer mu.Unlock()
+		attempts[line]++
+		switch {
+		case strings.Contains(line, "refused"):
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		case down.Load():
+			w.WriteHeader(http.StatusBadGateway)
+		default:
+			posted = append(posted, line)
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	p, _ := testProvider(t, githubStatus(srv.URL, tokenFile(t, token)))
+	r, err := NewReporter(ReporterOptions{Providers: map[string]Provider{"platform": p}, Logger: logr.Discard(), RetryPauseMin: 10 * time.Millisecond, RetryPauseMax: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	down.Store(true)
+	r.Report(st("kudod/ns/a", StatePending, "a running"))
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return attempts["kudod/ns/a pending a running"] >= 6 })
+	r.Report(st("kudod/ns/b", StatePending, "b running"))
+	r.Report(st("kudod/ns/x", StateFailure, "refused"))
+	r.Report(st("kudod/ns/a", StateSuccess, "a complete")) // takes the place of a's pending
+	r.Report(st("kudod/ns/b", StateFailure, "b failed"))   // and b's
+	r.Report(st("kudod/ns/c", StateSuccess, "c complete"))
+	time.Sleep(200 * time.Millisecond) // several failed tries; the refusal is dropped at once
+	if n := value(r.metrics.depth); n != 3 {
+		t.Errorf("queue depth %v during the outage, want 3", n)
+	}
+	down.Store(false)
+	waitUntil(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(posted) >= 3 })
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	got, refusals := append([]string(nil), posted...), attempts["kudod/ns/x failure refused"]
+	mu.Unlock()
+	want := []string{"kudod/ns/a success a complete", "kudod/ns/b failure b failed", "kudod/ns/c success c complete"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("posted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if refusals != 1 {
+		t.Errorf("a refused status was sent %d times, want once", refusals)
+	}
+	if n := value(r.metrics.dropped.WithLabelValues("platform")); n != 0 {
+		t.Errorf("dropped %v statuses", n)
+	}
+	if n := value(r.metrics.depth); n != 0 {
+		t.Errorf("queue depth %v after the outage", n)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A status that replaces a waiting one waits in its own place: the forge receives what was
+// reported, in the order reported, less what was replaced (b's failure, reported after a's
+// success, is posted after it although b's pending waited before).
+func TestReporterPostsInTheOrderReported(t *testing.T) {
+	f := newStatusForge(t, true)
+	r := startReporter(t, f, ReporterOptions{})
+	r.Report(st("kudod/ns/first", StatePending, "in flight"))
+	f.awaitArrival()
+	r.Report(st("kudod/ns/b", StatePending, "b running"))
+	r.Report(st("kudod/ns/a", StateSuccess, "a complete"))
+	r.Report(st("kudod/ns/b", StateFailure, "b failed"))
+	close(f.gate)
+	got := f.await(3)
+	want := []string{"kudod/ns/first pending in flight", "kudod/ns/a success a complete", "kudod/ns/b failure b failed"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("posted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

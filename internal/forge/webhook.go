@@ -2,11 +2,13 @@ package forge
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -33,6 +35,16 @@ const (
 	HookBadRequest       = "bad_request"        // the body could not be read
 	HookUnauthorized     = "unauthorized"       // missing or wrong signature
 	HookUnsupportedEvent = "unsupported_event"  // a signed event kudod does not act on
+	HookDuplicate        = "duplicate"          // a delivery seen before (a replay or a retry)
+	HookTimeout          = "timeout"            // the body did not arrive within the body timeout
+)
+
+// Webhook receiver defaults.
+const (
+	// DefaultWebhookBodyTimeout bounds the reading of one delivery's body.
+	DefaultWebhookBodyTimeout = 10 * time.Second
+	// DefaultWebhookReplayCacheSize is how many deliveries the replay cache remembers.
+	DefaultWebhookReplayCacheSize = 4096
 )
 
 // WebhookOptions configures a Webhook.
@@ -44,6 +56,13 @@ type WebhookOptions struct {
 	// delivery; OnPullRequest for pull-request (GitLab: merge-request) deliveries. They run in
 	// the request's goroutine and must not block: ask for a poll and return.
 	OnPush, OnPullRequest func(repository string)
+	// BodyTimeout bounds the reading of a delivery's body, from the moment its headers were
+	// read (DefaultWebhookBodyTimeout when zero): a body trickled in byte by byte does not
+	// hold a connection open.
+	BodyTimeout time.Duration
+	// ReplayCacheSize is how many recent deliveries are remembered to refuse replays
+	// (DefaultWebhookReplayCacheSize when zero).
+	ReplayCacheSize int
 	// Registerer gets kudod_webhook_requests_total{repository,result}; nil registers nothing.
 	Registerer prometheus.Registerer
 	Logger     logr.Logger
@@ -56,23 +75,42 @@ type WebhookOptions struct {
 // event (X-Gitea-Event, X-GitHub-Event or X-Gitlab-Event) then decides: push → OnPush, pull
 // request → OnPullRequest (both 202), ping → 200; any other event is a 400.
 //
-// Other answers: 405 for methods but POST, 404 for repositories without a webhook secret (and
-// malformed paths), 413 for bodies over MaxWebhookBody, 401 for missing or wrong signatures.
-// Secrets are read when the webhook is made and again whenever their file changes.
+// Other answers: 405 for methods but POST, 413 for bodies over MaxWebhookBody, 408 for a body
+// that did not arrive within the body timeout, and one 401 for a missing or wrong signature and
+// for a repository without a webhook secret (or a malformed path) alike: the answer never tells
+// which repositories exist. A signed push or pull-request delivery seen before (replayCache) is
+// answered 200 and ignored. Secrets are read when the webhook is made and again whenever their
+// file changes.
 type Webhook struct {
 	secrets      map[string]*secretFile
 	onPush, onPR func(string)
-	requests     *prometheus.CounterVec
-	log          logr.Logger
+	bodyTimeout  time.Duration
+	replays      *replayCache
+	// decoy is what a delivery for an unknown repository is checked against, so that it costs
+	// what a known one does.
+	decoy    []byte
+	requests *prometheus.CounterVec
+	log      logr.Logger
 }
 
 // NewWebhook reads the repositories' secrets and registers the webhook's metric.
 func NewWebhook(opts WebhookOptions) (*Webhook, error) {
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultWebhookBodyTimeout
+	}
+	if opts.ReplayCacheSize <= 0 {
+		opts.ReplayCacheSize = DefaultWebhookReplayCacheSize
+	}
+	decoy := make([]byte, 32)
+	_, _ = rand.Read(decoy) // crypto/rand.Read never fails
 	w := &Webhook{
-		secrets: map[string]*secretFile{},
-		onPush:  opts.OnPush,
-		onPR:    opts.OnPullRequest,
-		log:     opts.Logger,
+		secrets:     map[string]*secretFile{},
+		onPush:      opts.OnPush,
+		onPR:        opts.OnPullRequest,
+		bodyTimeout: opts.BodyTimeout,
+		replays:     newReplayCache(opts.ReplayCacheSize),
+		decoy:       decoy,
+		log:         opts.Logger,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kudod_webhook_requests_total",
 			Help: "Webhook deliveries received, by repository (empty when unknown) and result.",
@@ -107,40 +145,58 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.answer(rw, name, "", http.StatusMethodNotAllowed, HookMethodNotAllowed, "only POST is allowed")
 		return
 	}
-	if secret == nil {
-		w.answer(rw, "", "", http.StatusNotFound, HookNotFound, "not found")
-		return
-	}
+	// Known repository or not, the body is read and checked the same way, so that neither the
+	// answer nor its timing tells which repositories exist.
 	if r.ContentLength > MaxWebhookBody {
 		w.answer(rw, name, "", http.StatusRequestEntityTooLarge, HookTooLarge, "body too large")
 		return
 	}
+	// The server's ReadTimeout bounds a whole request too; this deadline holds whatever server
+	// the webhook is mounted on. A server that cannot set one (HTTP/2) keeps its own timeouts.
+	_ = http.NewResponseController(rw).SetReadDeadline(time.Now().Add(w.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxWebhookBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooLarge):
 			w.answer(rw, name, "", http.StatusRequestEntityTooLarge, HookTooLarge, "body too large")
-		} else {
+		case errors.As(err, &netErr) && netErr.Timeout():
+			rw.Header().Set("Connection", "close")
+			w.answer(rw, name, "", http.StatusRequestTimeout, HookTimeout, "body not received in time")
+		default:
 			w.answer(rw, name, "", http.StatusBadRequest, HookBadRequest, "cannot read the body")
 		}
 		return
 	}
-	switch present, valid := verifyDelivery(r.Header, body, secret.get(w.log)); {
-	case !present:
-		w.answer(rw, name, "", http.StatusUnauthorized, HookUnauthorized, "missing signature")
-		return
-	case !valid:
-		w.answer(rw, name, "", http.StatusUnauthorized, HookUnauthorized, "invalid signature")
+	key := w.decoy
+	if secret != nil {
+		key = secret.get(w.log)
+	}
+	if present, valid := verifyDelivery(r.Header, body, key); !present || !valid || secret == nil {
+		result := HookUnauthorized
+		if secret == nil {
+			result = HookNotFound
+		}
+		w.answer(rw, name, "", http.StatusUnauthorized, result, "missing or invalid signature")
 		return
 	}
 	event := deliveryEvent(r.Header)
 	switch event {
 	case "push", "Push Hook", "Tag Push Hook":
+		if w.replays.seen(deliveryKeys(name, event, r.Header, body)) {
+			w.answer(rw, name, event, http.StatusOK, HookDuplicate, "delivery already received")
+			return
+		}
 		if w.onPush != nil {
 			w.onPush(name)
 		}
 		w.answer(rw, name, event, http.StatusAccepted, HookTriggered, "poll requested")
 	case "pull_request", "Merge Request Hook":
+		if w.replays.seen(deliveryKeys(name, event, r.Header, body)) {
+			w.answer(rw, name, event, http.StatusOK, HookDuplicate, "delivery already received")
+			return
+		}
 		if w.onPR != nil {
 			w.onPR(name)
 		}
@@ -158,8 +214,8 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 func (w *Webhook) answer(rw http.ResponseWriter, repository, event string, code int, result, reason string) {
 	w.requests.WithLabelValues(repository, result).Inc()
 	log := w.log
-	if code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-		log = log.V(1) // scanners
+	if result == HookNotFound || code == http.StatusMethodNotAllowed || result == HookDuplicate {
+		log = log.V(1) // scanners, replays
 	}
 	log.Info("webhook delivery", "repository", repository, "event", event, "result", result, "status", code)
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -269,4 +325,30 @@ func (s *secretFile) get(log logr.Logger) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.value
+}
+
+// Timeouts of the webhook receiver's server (NewWebhookServer).
+const (
+	webhookReadHeaderTimeout = 10 * time.Second
+	// webhookReadTimeout bounds a whole request, headers and body; the webhook's own body
+	// timeout is usually shorter.
+	webhookReadTimeout  = 30 * time.Second
+	webhookWriteTimeout = 30 * time.Second
+	webhookIdleTimeout  = time.Minute
+	webhookMaxHeader    = 64 << 10
+)
+
+// NewWebhookServer returns the server of the webhook receiver on addr: each phase of a request
+// is bounded (its headers, the whole request, the answer, an idle keep-alive connection) and its
+// headers take at most 64 KiB, so that slow or endless requests do not hold connections.
+func NewWebhookServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: webhookReadHeaderTimeout,
+		ReadTimeout:       webhookReadTimeout,
+		WriteTimeout:      webhookWriteTimeout,
+		IdleTimeout:       webhookIdleTimeout,
+		MaxHeaderBytes:    webhookMaxHeader,
+	}
 }

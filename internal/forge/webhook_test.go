@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,8 +56,9 @@ type hookServer struct {
 	hook    *Webhook
 }
 
-// startWebhook serves a Webhook for repositories platform and apps on loopback.
-func startWebhook(t *testing.T) *hookServer {
+// startWebhook serves a Webhook for repositories platform and apps on loopback, through the
+// receiver's own server (NewWebhookServer); configure adjusts its options.
+func startWebhook(t *testing.T, configure ...func(*WebhookOptions)) *hookServer {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{}
@@ -71,7 +72,7 @@ func startWebhook(t *testing.T) *hookServer {
 	reg := prometheus.NewRegistry()
 	var mu sync.Mutex
 	logs := &bytes.Buffer{}
-	hook, err := NewWebhook(WebhookOptions{
+	opts := WebhookOptions{
 		SecretFiles:   files,
 		OnPush:        calls.record("push"),
 		OnPullRequest: calls.record("pr"),
@@ -81,13 +82,22 @@ func startWebhook(t *testing.T) *hookServer {
 			defer mu.Unlock()
 			fmt.Fprintln(logs, prefix, args)
 		}, funcr.Options{Verbosity: 1}),
-	})
+	}
+	for _, c := range configure {
+		c(&opts)
+	}
+	hook, err := NewWebhook(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(hook)
-	t.Cleanup(srv.Close)
-	return &hookServer{url: srv.URL, calls: calls, reg: reg, logs: logs, secrets: files, hook: hook}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewWebhookServer(l.Addr().String(), hook)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &hookServer{url: "http://" + l.Addr().String(), calls: calls, reg: reg, logs: logs, secrets: files, hook: hook}
 }
 
 func sign(secret string, body []byte) string {
@@ -106,7 +116,8 @@ func giteaHeaders(event, secret string, body []byte) map[string]string {
 }
 
 func gitHubHeaders(event, secret string, body []byte) map[string]string {
-	return map[string]string{"X-GitHub-Event": event, "X-Hub-Signature-256": "sha256=" + sign(secret, body), "X-GitHub-Delivery": "72d3162e"}
+	id := sha256.Sum256(body) // one event, one delivery ID
+	return map[string]string{"X-GitHub-Event": event, "X-Hub-Signature-256": "sha256=" + sign(secret, body), "X-GitHub-Delivery": hex.EncodeToString(id[:8])}
 }
 
 func gitLabHeaders(event, secret string) map[string]string {
@@ -134,30 +145,41 @@ func (s *hookServer) send(t *testing.T, method, path string, headers map[string]
 
 var pushBody = []byte(`{"ref":"refs/heads/main","after":"` + shaA + `"}`)
 
+// delivery is a push body of its own: the replay cache takes a second delivery of one body for
+// a replay.
+func delivery(name string) []byte {
+	return []byte(fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"delivery":%q}`, shaA, name))
+}
+
 func TestWebhookAcceptsSignedDeliveries(t *testing.T) {
 	s := startWebhook(t)
 	tests := []struct {
 		name    string
 		path    string
-		headers map[string]string
+		headers func(body []byte) map[string]string
 		code    int
 		call    string // "" for none
 	}{
-		{"gitea push", "/hooks/platform", giteaHeaders("push", platformSecret, pushBody), http.StatusAccepted, "push:platform"},
-		{"gitea pull request", "/hooks/apps", giteaHeaders("pull_request", appsSecret, pushBody), http.StatusAccepted, "pr:apps"},
-		{"github push", "/hooks/platform", gitHubHeaders("push", platformSecret, pushBody), http.StatusAccepted, "push:platform"},
-		{"github pull request", "/hooks/platform", gitHubHeaders("pull_request", platformSecret, pushBody), http.StatusAccepted, "pr:platform"},
-		{"github ping", "/hooks/platform", gitHubHeaders("ping", platformSecret, pushBody), http.StatusOK, ""},
-		{"gitlab push", "/hooks/apps", gitLabHeaders("Push Hook", appsSecret), http.StatusAccepted, "push:apps"},
-		{"gitlab tag push", "/hooks/apps", gitLabHeaders("Tag Push Hook", appsSecret), http.StatusAccepted, "push:apps"},
-		{"gitlab merge request", "/hooks/platform", gitLabHeaders("Merge Request Hook", platformSecret), http.StatusAccepted, "pr:platform"},
-		{"gitea signature alone", "/hooks/platform", map[string]string{"X-Gitea-Event": "push", "X-Gitea-Signature": sign(platformSecret, pushBody)}, http.StatusAccepted, "push:platform"},
-		{"upper-case hex", "/hooks/platform", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + strings.ToUpper(sign(platformSecret, pushBody))}, http.StatusAccepted, "push:platform"},
+		{"gitea push", "/hooks/platform", func(b []byte) map[string]string { return giteaHeaders("push", platformSecret, b) }, http.StatusAccepted, "push:platform"},
+		{"gitea pull request", "/hooks/apps", func(b []byte) map[string]string { return giteaHeaders("pull_request", appsSecret, b) }, http.StatusAccepted, "pr:apps"},
+		{"github push", "/hooks/platform", func(b []byte) map[string]string { return gitHubHeaders("push", platformSecret, b) }, http.StatusAccepted, "push:platform"},
+		{"github pull request", "/hooks/platform", func(b []byte) map[string]string { return gitHubHeaders("pull_request", platformSecret, b) }, http.StatusAccepted, "pr:platform"},
+		{"github ping", "/hooks/platform", func(b []byte) map[string]string { return gitHubHeaders("ping", platformSecret, b) }, http.StatusOK, ""},
+		{"gitlab push", "/hooks/apps", func([]byte) map[string]string { return gitLabHeaders("Push Hook", appsSecret) }, http.StatusAccepted, "push:apps"},
+		{"gitlab tag push", "/hooks/apps", func([]byte) map[string]string { return gitLabHeaders("Tag Push Hook", appsSecret) }, http.StatusAccepted, "push:apps"},
+		{"gitlab merge request", "/hooks/platform", func([]byte) map[string]string { return gitLabHeaders("Merge Request Hook", platformSecret) }, http.StatusAccepted, "pr:platform"},
+		{"gitea signature alone", "/hooks/platform", func(b []byte) map[string]string {
+			return map[string]string{"X-Gitea-Event": "push", "X-Gitea-Signature": sign(platformSecret, b)}
+		}, http.StatusAccepted, "push:platform"},
+		{"upper-case hex", "/hooks/platform", func(b []byte) map[string]string {
+			return map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=" + strings.ToUpper(sign(platformSecret, b))}
+		}, http.StatusAccepted, "push:platform"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := len(s.calls.all())
-			code, answer := s.send(t, http.MethodPost, tt.path, tt.headers, bytes.NewReader(pushBody))
+			body := delivery(tt.name)
+			code, answer := s.send(t, http.MethodPost, tt.path, tt.headers(body), bytes.NewReader(body))
 			if code != tt.code {
 				t.Errorf("answer %d %q, want %d", code, answer, tt.code)
 			}
@@ -216,12 +238,15 @@ func TestWebhookRejectsBadDeliveries(t *testing.T) {
 		{name: "oversized body without length", headers: gitHubHeaders("push", platformSecret, big), body: func() io.Reader { return io.MultiReader(bytes.NewReader(big)) }, code: 413, result: HookTooLarge},
 		{name: "GET", method: http.MethodGet, headers: gitHubHeaders("push", platformSecret, pushBody), code: 405, result: HookMethodNotAllowed},
 		{name: "PUT", method: http.MethodPut, headers: gitHubHeaders("push", platformSecret, pushBody), code: 405, result: HookMethodNotAllowed},
-		{name: "unknown repository", path: "/hooks/nope", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
-		{name: "empty repository", path: "/hooks/", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
-		{name: "path traversal", path: "/hooks/../platform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
-		{name: "escaped traversal", path: "/hooks/..%2Fplatform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
-		{name: "nested path", path: "/hooks/platform/extra", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
-		{name: "other prefix", path: "/hook/platform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 404, result: HookNotFound},
+		// An unknown repository gets the answer of a bad signature.
+		{name: "unknown repository", path: "/hooks/nope", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
+		{name: "unknown repository, no signature", path: "/hooks/nope", headers: map[string]string{"X-GitHub-Event": "push"}, code: 401, result: HookNotFound},
+		{name: "unknown repository, oversized body", path: "/hooks/nope", headers: gitHubHeaders("push", platformSecret, big), body: func() io.Reader { return bytes.NewReader(big) }, code: 413, result: HookTooLarge},
+		{name: "empty repository", path: "/hooks/", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
+		{name: "path traversal", path: "/hooks/../platform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
+		{name: "escaped traversal", path: "/hooks/..%2Fplatform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
+		{name: "nested path", path: "/hooks/platform/extra", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
+		{name: "other prefix", path: "/hook/platform", headers: gitHubHeaders("push", platformSecret, pushBody), code: 401, result: HookNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,8 +261,8 @@ func TestWebhookRejectsBadDeliveries(t *testing.T) {
 				body = tt.body()
 			}
 			label := "platform"
-			if tt.code == 404 {
-				label = ""
+			if tt.path != "" {
+				label = "" // no repository of the daemon's
 			}
 			before := value(s.hook.requests.WithLabelValues(label, tt.result))
 			code, answer := s.send(t, method, path, tt.headers, body)
@@ -283,11 +308,12 @@ func TestWebhookReloadsARotatedSecret(t *testing.T) {
 	if code, _ := s.send(t, http.MethodPost, "/hooks/platform", gitHubHeaders("push", rotated, pushBody), bytes.NewReader(pushBody)); code != http.StatusAccepted {
 		t.Errorf("the rotated secret: %d, want 202", code)
 	}
+	next := delivery("after the file was emptied")
 	// A secret file gone bad keeps the last good secret.
 	if err := os.WriteFile(s.secrets["platform"], nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := s.send(t, http.MethodPost, "/hooks/platform", gitHubHeaders("push", rotated, pushBody), bytes.NewReader(pushBody)); code != http.StatusAccepted {
+	if code, _ := s.send(t, http.MethodPost, "/hooks/platform", gitHubHeaders("push", rotated, next), bytes.NewReader(next)); code != http.StatusAccepted {
 		t.Errorf("after the file was emptied: %d, want 202 with the last secret", code)
 	}
 }

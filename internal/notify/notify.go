@@ -256,6 +256,7 @@ func New(opts Options) (*Notifier, error) {
 		DrainTimeout: opts.DrainTimeout,
 		Lane:         func(d delivery) string { return d.target },
 		Deliver:      n.deliver,
+		Retry:        forge.Transient,
 		Dropped: func(d delivery, why string) {
 			n.metrics.dropped.WithLabelValues(d.target).Inc()
 			n.log.Info("notification dropped: "+why, "notification", d.target, "instance", d.event.Instance.Namespace+"/"+d.event.Instance.Name, "plan", d.event.Plan, "outcome", d.event.Outcome)
@@ -292,16 +293,17 @@ func (n *Notifier) Start(ctx context.Context) error {
 // empty; running everywhere drains a former leader's queue at once.
 func (n *Notifier) NeedLeaderElection() bool { return false }
 
-func (n *Notifier) deliver(ctx context.Context, d delivery) {
+func (n *Notifier) deliver(ctx context.Context, d delivery) error {
 	t := n.targets[d.target]
 	log := n.log.WithValues("notification", d.target, "type", t.Type, "instance", d.event.Instance.Namespace+"/"+d.event.Instance.Name, "plan", d.event.Plan, "outcome", d.event.Outcome)
 	if err := n.send(ctx, t, d); err != nil {
 		n.metrics.failures.WithLabelValues(d.target).Inc()
-		log.Error(err, "delivering a notification")
-		return
+		log.Error(err, "delivering a notification", "retry", forge.Transient(err) && ctx.Err() == nil)
+		return err
 	}
 	n.metrics.sent.WithLabelValues(d.target).Inc()
 	log.V(1).Info("notification delivered")
+	return nil
 }
 
 func (n *Notifier) send(ctx context.Context, t target, d delivery) error {

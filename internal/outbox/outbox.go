@@ -3,8 +3,13 @@
 // notifications (internal/notify). Add never blocks, so a slow or unreachable receiver never
 // delays a plan; the queue is bounded, all lanes together, and a full queue drops its oldest
 // item; each lane (a repository, a notification target) delivers its items one at a time in
-// the order they were added; at shutdown the queue keeps delivering for a bounded time and
-// drops the rest. Retries and rate limits belong to the delivery (forge's HTTP client).
+// the order they were added; an item that replaces a waiting one waits at the end, so a
+// receiver gets what was added, in that order, less what was replaced. A delivery that fails
+// for a reason that passes (Retry) goes back to the head of its lane and is tried again after a
+// pause (PauseMin, doubling up to PauseMax), unless an item that replaces it waits: items
+// outlive an outage of their receiver, in order, the newest winning. At shutdown the queue
+// keeps delivering for a bounded time and drops the rest. Retries within one delivery and rate
+// limits belong to the delivery (forge's HTTP client).
 package outbox
 
 import (
@@ -26,6 +31,8 @@ const (
 const (
 	DefaultSize         = 1000
 	DefaultDrainTimeout = 10 * time.Second
+	DefaultPauseMin     = time.Second
+	DefaultPauseMax     = 15 * time.Second
 )
 
 // Options configure a Queue of items of type T.
@@ -38,10 +45,17 @@ type Options[T any] struct {
 	// Lane names the lane of an item.
 	Lane func(T) string
 	// Replaces reports whether item next replaces old, which waits in the same lane (nil:
-	// never); the replacement keeps old's place.
+	// never); old leaves the queue and next waits at the end.
 	Replaces func(old, next T) bool
+	// Added is told of each item as it is queued, in queue order (e.g. to log it).
+	Added func(item T)
 	// Deliver delivers one item; its context ends once the drain timeout is over at shutdown.
-	Deliver func(ctx context.Context, item T)
+	Deliver func(ctx context.Context, item T) error
+	// Retry reports whether a failed delivery may pass if tried again (nil: never).
+	Retry func(err error) bool
+	// PauseMin and PauseMax bound the pause before a failed delivery is tried again
+	// (DefaultPauseMin, DefaultPauseMax when zero).
+	PauseMin, PauseMax time.Duration
 	// Dropped is told of each item dropped undelivered, and why (DroppedFull, DroppedStopping).
 	Dropped func(item T, why string)
 	// Depth is told how many items wait, whenever that changes.
@@ -79,6 +93,18 @@ func New[T any](lanes []string, opts Options[T]) *Queue[T] {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
+	if opts.PauseMin <= 0 {
+		opts.PauseMin = DefaultPauseMin
+	}
+	if opts.PauseMax < opts.PauseMin {
+		opts.PauseMax = max(DefaultPauseMax, opts.PauseMin)
+	}
+	if opts.Added == nil {
+		opts.Added = func(T) {}
+	}
+	if opts.Retry == nil {
+		opts.Retry = func(error) bool { return false }
+	}
 	if opts.Dropped == nil {
 		opts.Dropped = func(T, string) {}
 	}
@@ -111,15 +137,19 @@ func (q *Queue[T]) Add(item T) bool {
 		q.opts.Dropped(item, DroppedStopping)
 		return true
 	}
+	q.opts.Added(item)
+	replaced := false
 	if q.opts.Replaces != nil {
 		for i := range l.items {
 			if q.opts.Replaces(l.items[i].item, item) {
-				l.items[i].item = item
-				return true
+				l.items = append(l.items[:i], l.items[i+1:]...)
+				q.depth--
+				replaced = true
+				break
 			}
 		}
 	}
-	if q.depth >= q.opts.Size {
+	if !replaced && q.depth >= q.opts.Size {
 		q.dropOldest()
 	}
 	q.seq++
@@ -167,6 +197,39 @@ func (q *Queue[T]) pop(name string) (T, bool) {
 	return item, true
 }
 
+// requeue puts an item whose delivery failed back at the head of its lane; false when it is
+// gone instead: an item that replaces it waits (the receiver should get that one), the queue
+// is full (this item is older than any waiting) or the queue stopped.
+func (q *Queue[T]) requeue(name string, item T) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	l := q.lanes[name]
+	if q.opts.Replaces != nil {
+		for _, w := range l.items {
+			if q.opts.Replaces(item, w.item) {
+				return false
+			}
+		}
+	}
+	if q.stopped {
+		q.opts.Dropped(item, DroppedStopping)
+		return false
+	}
+	if q.depth >= q.opts.Size {
+		q.opts.Dropped(item, DroppedFull)
+		return false
+	}
+	// Its age stays the oldest of its lane: a later item never overtakes it.
+	seq := q.seq + 1
+	if len(l.items) > 0 {
+		seq = l.items[0].seq
+	}
+	l.items = append([]queued[T]{{seq: seq, item: item}}, l.items...)
+	q.depth++
+	q.opts.Depth(q.depth)
+	return true
+}
+
 // Start delivers items until ctx ends, then keeps delivering what waits for at most the drain
 // timeout, drops the rest and returns. It suits controller-runtime's manager.Add.
 func (q *Queue[T]) Start(ctx context.Context) error {
@@ -212,6 +275,7 @@ func (q *Queue[T]) Start(ctx context.Context) error {
 // deliverCtx ends first.
 func (q *Queue[T]) work(ctx, deliverCtx context.Context, name string) {
 	l := q.lanes[name]
+	pause := q.opts.PauseMin
 	for deliverCtx.Err() == nil {
 		item, ok := q.pop(name)
 		if !ok {
@@ -224,6 +288,19 @@ func (q *Queue[T]) work(ctx, deliverCtx context.Context, name string) {
 			}
 			continue
 		}
-		q.opts.Deliver(deliverCtx, item)
+		err := q.opts.Deliver(deliverCtx, item)
+		if err == nil || !q.opts.Retry(err) || ctx.Err() != nil {
+			pause = q.opts.PauseMin
+			continue
+		}
+		if !q.requeue(name, item) {
+			continue
+		}
+		// The receiver is unreachable or failing: wait before trying again, the lane behind it.
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+		}
+		pause = min(2*pause, q.opts.PauseMax)
 	}
 }

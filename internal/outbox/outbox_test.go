@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -25,17 +26,18 @@ func (r *recorder) options(size int) Options[item] {
 		DrainTimeout: 200 * time.Millisecond,
 		Lane:         func(i item) string { return i.lane },
 		Replaces:     func(old, next item) bool { return old.key != "" && old.key == next.key },
-		Deliver: func(ctx context.Context, i item) {
+		Deliver: func(ctx context.Context, i item) error {
 			if r.gate != nil {
 				select {
 				case <-r.gate:
 				case <-ctx.Done():
-					return
+					return ctx.Err()
 				}
 			}
 			r.mu.Lock()
 			r.delivered = append(r.delivered, i.lane+":"+i.value)
 			r.mu.Unlock()
+			return nil
 		},
 		Dropped: func(i item, why string) {
 			r.mu.Lock()
@@ -71,7 +73,8 @@ func run(t *testing.T, q *Queue[item]) context.CancelFunc {
 }
 
 // Items added before Start wait for it; each lane delivers in order; an item with the key of
-// one waiting replaces it in its place; items of unknown lanes are not taken.
+// one waiting replaces it and waits at the end (the receiver gets what was added, in that
+// order, less what was replaced); items of unknown lanes are not taken.
 func TestQueueOrderAndReplacement(t *testing.T) {
 	r := &recorder{}
 	q := New([]string{"a", "b"}, r.options(10))
@@ -90,7 +93,7 @@ func TestQueueOrderAndReplacement(t *testing.T) {
 			a = append(a, d)
 		}
 	}
-	if fmt.Sprint(a) != "[a:3 a:2]" || len(got) != 3 {
+	if fmt.Sprint(a) != "[a:2 a:3]" || len(got) != 3 {
 		t.Fatalf("delivered %v", got)
 	}
 }
@@ -141,5 +144,63 @@ func TestQueueDrain(t *testing.T) {
 	}
 	if err := q.Start(context.Background()); err == nil {
 		t.Error("a second Start")
+	}
+}
+
+// A delivery that fails for a reason that passes is tried again, at the head of its lane,
+// unless an item that replaces it was added meanwhile; one that fails for good is dropped.
+func TestQueueRetriesWhatMayPass(t *testing.T) {
+	var mu sync.Mutex
+	var delivered []string
+	attempts := map[string]int{}
+	down := true
+	errDown, errRefused := errors.New("down"), errors.New("refused")
+	q := New([]string{"a"}, Options[item]{
+		Lane:     func(i item) string { return i.lane },
+		Replaces: func(old, next item) bool { return old.key != "" && old.key == next.key },
+		Deliver: func(_ context.Context, i item) error {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts[i.value]++
+			switch {
+			case i.value == "refused":
+				return errRefused
+			case down:
+				return errDown
+			}
+			delivered = append(delivered, i.value)
+			return nil
+		},
+		Retry:    func(err error) bool { return errors.Is(err, errDown) },
+		PauseMin: time.Millisecond, PauseMax: 4 * time.Millisecond,
+	})
+	q.Add(item{lane: "a", value: "1", key: "x"})
+	run(t, q)
+	waitFor := func(cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			ok := cond()
+			mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out: attempts %v, delivered %v", attempts, delivered)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(func() bool { return attempts["1"] >= 3 })
+	q.Add(item{lane: "a", value: "refused"})
+	q.Add(item{lane: "a", value: "2", key: "x"}) // replaces 1, which is retried
+	q.Add(item{lane: "a", value: "3"})
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	waitFor(func() bool { return len(delivered) == 2 })
+	if fmt.Sprint(delivered) != "[2 3]" || attempts["refused"] != 1 {
+		t.Errorf("delivered %v, attempts %v", delivered, attempts)
 	}
 }

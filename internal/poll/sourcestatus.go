@@ -37,8 +37,10 @@ func (p *Poller) recordSource(ctx context.Context, next time.Time) {
 		return
 	}
 	p.mu.Lock()
+	prev := p.recorded
 	p.recorded, p.recordedAt = cur, time.Now()
 	p.mu.Unlock()
+	p.reportPollFailure(prev, cur)
 }
 
 // sameRecord reports whether two statuses differ only in their poll times.

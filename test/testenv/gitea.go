@@ -225,6 +225,21 @@ func (r *GiteaRepo) CombinedStatus(t testing.TB, sha string) CombinedStatus {
 	return s
 }
 
+// Statuses lists every status posted on a commit, oldest first (not only the latest per
+// context, as CombinedStatus does).
+func (r *GiteaRepo) Statuses(t testing.TB, sha string) []CommitStatus {
+	t.Helper()
+	var all []CommitStatus
+	for page := 1; ; page++ {
+		var statuses []CommitStatus
+		r.server.must(t, http.MethodGet, fmt.Sprintf("%s/statuses/%s?sort=oldest&limit=50&page=%d", r.path(), sha, page), nil, &statuses)
+		all = append(all, statuses...)
+		if len(statuses) < 50 {
+			return all
+		}
+	}
+}
+
 // OpenPullRequest opens a pull request from head into base and returns its number; Gitea
 // publishes its head as refs/pull/<number>/head.
 func (r *GiteaRepo) OpenPullRequest(t testing.TB, head, base, title string) int {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -81,6 +82,8 @@ type AuditEvent struct {
 	ResponseStatus *struct {
 		Code int `json:"code"`
 	} `json:"responseStatus"`
+	// StageTimestamp is when the request completed.
+	StageTimestamp metav1.MicroTime `json:"stageTimestamp"`
 }
 
 // DryRun reports whether the request was a server-side dry run. The audit event has no field
