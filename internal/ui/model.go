@@ -128,6 +128,10 @@ type Execution struct {
 	End         *time.Time `json:"end,omitempty"`
 	// Updated is when the run was last recorded: its end once it ended.
 	Updated *time.Time `json:"updated,omitempty"`
+	// Outcome, User and Schedule come from status.history (docs/recovery.md, History).
+	Outcome  string `json:"outcome,omitempty"`
+	User     string `json:"user,omitempty"`
+	Schedule string `json:"schedule,omitempty"`
 }
 
 // Parameter is a parameter the instance file sets; Value is masked when Sensitive.
@@ -434,9 +438,22 @@ func planTiming(in *v1alpha1.Instance, ps *v1alpha1.PlanStatus, p *Plan) {
 func history(in *v1alpha1.Instance, m masker, links commitLinker) []Execution {
 	out := []Execution{}
 	repo := repositoryOf(in)
+	// Every execution that ended, as the daemon keeps them (the last 20 by default).
+	for _, h := range in.Status.History {
+		out = append(out, Execution{
+			Plan: h.Plan, UID: h.UID, Trigger: string(h.Trigger), Revision: h.Revision,
+			RevisionURL: links.commitURL(repo, h.Revision), Status: string(h.Status), Message: m.text(h.Message),
+			Start: timePtr(&h.StartTime), End: timePtr(&h.FinishTime), Updated: timePtr(&h.FinishTime),
+			Outcome: string(h.Outcome), User: h.User, Schedule: h.Schedule,
+		})
+	}
+	// The run of each plan the history does not hold: one running now, or older than it.
 	for i := range in.Status.Plans {
 		ps := &in.Status.Plans[i]
 		if ps.Status == v1alpha1.StatusNeverRun || ps.Status == "" {
+			continue
+		}
+		if hasRun(out, ps.Name, ps.UID) {
 			continue
 		}
 		start, finish := runStart(in, ps)

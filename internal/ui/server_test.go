@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -607,5 +608,34 @@ func TestStepsWithRecordedStartAndObjects(t *testing.T) {
 	}
 	if len(st.Objects) != 1 || st.Objects[0].Name != "web" || st.Objects[0].Health != "Current" {
 		t.Errorf("step objects: %+v", st.Objects)
+	}
+}
+
+// The history lists what status.history keeps, newest first, then runs it does not hold
+// (the one running now), once each.
+func TestHistoryFromStatusHistory(t *testing.T) {
+	ts := newTestServer(t, Options{})
+	in := &v1alpha1.Instance{}
+	if err := ts.client.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "web"}, in); err != nil {
+		t.Fatal(err)
+	}
+	in.Status.History = []v1alpha1.HistoryEntry{
+		{Plan: "deploy", UID: "d1", Trigger: v1alpha1.TriggerGit, Revision: revision, StartTime: *mt(-31 * time.Minute), FinishTime: *mt(-30 * time.Minute), Status: v1alpha1.StatusComplete, Outcome: v1alpha1.OutcomeCompleted},
+		{Plan: "backup", UID: "b1", Trigger: v1alpha1.TriggerSchedule, Schedule: "nightly", StartTime: *mt(-9 * time.Minute), FinishTime: *mt(-8 * time.Minute), Status: v1alpha1.StatusFatalError, Outcome: v1alpha1.OutcomeFailed, Message: "dump failed: " + secretPassword},
+	}
+	if err := ts.client.Status().Update(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	var d InstanceDetail
+	body := ts.getJSON(t, "/api/instances/demo/web", &d)
+	var got []string
+	for _, e := range d.History {
+		got = append(got, e.Plan+"/"+e.UID+"/"+e.Outcome)
+	}
+	if fmt.Sprint(got) != "[update/u2/ backup/b1/failed deploy/d1/completed]" {
+		t.Errorf("history: %v", got)
+	}
+	if strings.Contains(body, secretPassword) {
+		t.Error("a sensitive value reached the history")
 	}
 }
