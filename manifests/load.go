@@ -321,6 +321,7 @@ type rawParameter struct {
 	Group       string      `yaml:"group"`
 	Advanced    bool        `yaml:"advanced"`
 	Hint        string      `yaml:"hint"`
+	Sensitive   bool        `yaml:"sensitive"`
 }
 
 func (p *Package) parseParams(file string, data []byte) Findings {
@@ -353,7 +354,7 @@ func (p *Package) parseParams(file string, data []byte) Findings {
 		par := &Parameter{
 			Name: rp.Name, DisplayName: rp.DisplayName, Description: rp.Description,
 			Required: true, Trigger: rp.Trigger, Type: ParamType(rp.Type),
-			Group: rp.Group, Advanced: rp.Advanced, Hint: rp.Hint, Line: n.Line,
+			Group: rp.Group, Advanced: rp.Advanced, Hint: rp.Hint, Sensitive: rp.Sensitive, Line: n.Line,
 		}
 		if rp.Required != nil {
 			par.Required = *rp.Required
