@@ -44,8 +44,9 @@ func StateOf(in *manifests.Instance) *State {
 		Namespace:  in.Namespace,
 		Name:       in.Name,
 		Package:    in.Package,
-		Parameters: in.ParameterStrings(),
-		File:       in.File,
+		Parameters:     in.StoredParameters(),
+		ParametersFrom: in.ParametersFrom,
+		File:           in.File,
 		Suspend:    in.Suspend,
 		Instance:   in,
 	}

@@ -64,6 +64,8 @@ type Repository struct {
 	AllowEmpty bool
 	// Timeout bounds each git operation against the remote.
 	Timeout time.Duration
+	// Decryption decrypts SOPS-encrypted instance files when Provider is set.
+	Decryption Decryption
 }
 
 // Webhook configures the repository's push webhook.

@@ -89,6 +89,7 @@ func (d *decoder) repository(n *yaml.Node, field string) (Repository, *yaml.Node
 		"driftInterval": func(v *yaml.Node, f string) { r.DriftInterval = d.duration(v, f) },
 		"allowEmpty":    func(v *yaml.Node, f string) { r.AllowEmpty = d.boolean(v, f) },
 		"timeout":       func(v *yaml.Node, f string) { r.Timeout = d.duration(v, f) },
+		"decryption":    func(v *yaml.Node, f string) { r.Decryption = d.decryption(v, f) },
 	})
 	if nameNode == nil {
 		nameNode = n
