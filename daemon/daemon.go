@@ -43,13 +43,17 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/deploy"
+	"github.com/kudod-dev/kudod/internal/decrypt"
 	"github.com/kudod-dev/kudod/internal/desired"
 	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/internal/instances"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/internal/poll"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/internal/store"
+	"github.com/kudod-dev/kudod/manifests"
 )
 
 // Options configure the daemon (docs/configuration.md: kudod.yaml and the flags of `kudod
@@ -92,8 +96,11 @@ type Options struct {
 	WebhookSecretFiles map[string]string
 	// Commenters post pull request preview comments, by repository name.
 	Commenters map[string]preview.Commenter
-	// Logger logs everything (structured).
+	// Logger logs everything (structured); give it a handler behind Masker (mask.Handler).
 	Logger logr.Logger
+	// Masker learns every sensitive value the daemon reads and keeps it out of events,
+	// statuses, comments and logs (docs/secrets.md); nil: a new one.
+	Masker *mask.Masker
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -118,6 +125,9 @@ type Repository struct {
 	AllowEmpty bool
 	// DriftInterval is how often live objects are compared with what plans applied.
 	DriftInterval time.Duration
+	// DecryptionSecret names the Secret of age keys that decrypt the repository's
+	// SOPS-encrypted files (nil: none; encrypted files fail to read).
+	DecryptionSecret *types.NamespacedName
 }
 
 // Source is what the daemon reads of a git repository (sources.Source): polls, commits by SHA
@@ -182,10 +192,14 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Masker == nil {
+		opts.Masker = mask.New()
+	}
 	if opts.Config == nil {
 		return nil, errors.New("no cluster configuration")
 	}
 	d := &Daemon{opts: opts, store: store.New()}
+	d.store.SetMasker(opts.Masker)
 	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
 		if seen[repo.Name] {
@@ -240,7 +254,19 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		return nil, err
 	}
 	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
-	recorder := mgr.GetEventRecorder("kudod")
+	recorder := maskedRecorder{EventRecorder: mgr.GetEventRecorder("kudod"), m: opts.Masker}
+	// Secrets are read around the manager's cache: the daemon watches no Secrets.
+	direct := mgr.GetAPIReader()
+	for _, repo := range opts.Repositories {
+		if ref := repo.DecryptionSecret; ref != nil {
+			keys := &decrypt.SecretKeys{Reader: direct, Namespace: ref.Namespace, Name: ref.Name}
+			d.store.SetDecryption(repo.Name, func(ctx context.Context) manifests.Decrypter { return keys.Decrypter(ctx) })
+		} else {
+			// Without decryption an encrypted file fails the commit, saying how to set it up.
+			none := decrypt.NewSOPS(nil, "the repository sets no decryption (kudod.yaml: decryption: {provider: sops, secretRef: {name, namespace}})")
+			d.store.SetDecryption(repo.Name, func(context.Context) manifests.Decrypter { return none })
+		}
+	}
 	m, err := metrics.New(crmetrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -257,12 +283,13 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	reporter = maskedReporter{StatusReporter: reporter, m: opts.Masker}
 
 	// Previews run on their own worker with a separate engine: they never delay plans and
 	// never write (only reads and dryRun=All requests).
 	previews := preview.NewQueue(preview.QueueOptions{
-		Previewer: newPreviewer(client.NewDryRunClient(c), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview")),
-		Reporter:  reporter, Commenters: opts.Commenters, Log: opts.Logger.WithName("preview"),
+		Previewer: newPreviewer(client.NewDryRunClient(c), direct, d.store, opts.AllowClusterScoped, opts.Masker, opts.Logger.WithName("preview")),
+		Reporter:  reporter, Commenters: maskCommenters(opts.Commenters, opts.Masker), Log: opts.Logger.WithName("preview"),
 	})
 	if err := mgr.Add(manager.RunnableFunc(previews.Run)); err != nil {
 		return nil, err
@@ -270,6 +297,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 
 	planner := &desired.Planner{Client: c, Store: d.store, Log: opts.Logger.WithName("poller")}
 	d.pollers = map[string]*poll.Poller{}
+	var ic *instances.Controller // set below; the pollers' callbacks run once the manager started
 	driftIntervals := map[string]time.Duration{}
 	for _, repo := range opts.Repositories {
 		previewed := repo.previews()
@@ -278,15 +306,19 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			poll.Options{
 				Client: c, Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
 				StatusNamespace: opts.LeaderElectionNamespace, Log: opts.Logger.WithName("poller"),
-				// Each poll queues the repository's new preview heads.
-				Polled: func(ctx context.Context) { previews.Discover(ctx, previewed) },
+				// Each poll queues the repository's new preview heads, and has the values of
+				// parametersFrom compared again (docs/secrets.md).
+				Polled: func(ctx context.Context) {
+					previews.Discover(ctx, previewed)
+					ic.RecheckSources(ctx, repo.Name)
+				},
 			})
 		driftIntervals[repo.Name] = repo.DriftInterval
 	}
-	ic := instances.New(instances.Options{
-		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
+	ic = instances.New(instances.Options{
+		Client: c, Reader: direct, Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
 		Metrics: m, DriftIntervals: driftIntervals, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
-		Log: opts.Logger.WithName("instances"), Now: opts.Now,
+		Log: opts.Logger.WithName("instances"), Now: opts.Now, Masker: opts.Masker,
 	})
 	if err := ic.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the instance controller: %w", err)
@@ -352,11 +384,14 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 }
 
 // newPreviewer returns a previewer on a dry-run client: reads, and dryRun=All requests only.
-func newPreviewer(dryRun client.Client, s *store.Store, allowClusterScoped bool, log logr.Logger) *preview.Previewer {
+// direct reads the Secrets and ConfigMaps of parametersFrom around any cache.
+func newPreviewer(dryRun client.Client, direct client.Reader, s *store.Store, allowClusterScoped bool, m *mask.Masker, log logr.Logger) *preview.Previewer {
 	resources := ssa.NewResourceManager(dryRun, polling.NewStatusPoller(dryRun, dryRun.RESTMapper(), polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
 	return &preview.Previewer{
 		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
 		Engine:  applier.NewEngine(dryRun, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+		Params:  &parameters.Resolver{Reader: direct, Git: s, Masker: m},
+		Masker:  m,
 	}
 }
 

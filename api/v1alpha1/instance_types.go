@@ -333,6 +333,26 @@ type InstanceStatus struct {
 	// LastDriftCheck is when drift was last checked.
 	// +optional
 	LastDriftCheck *metav1.Time `json:"lastDriftCheck,omitempty"`
+	// ParametersFrom records, per spec.parametersFrom reference, a digest of the values the
+	// last plan rendered with (never the values): a change of a digest runs the parameters'
+	// trigger plan (docs/secrets.md).
+	// +optional
+	ParametersFrom []ParameterSourceStatus `json:"parametersFrom,omitempty"`
+}
+
+// ParameterSourceStatus is what a parametersFrom reference gave the last plan.
+type ParameterSourceStatus struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// +optional
+	Key string `json:"key,omitempty"`
+	// Parameters are the parameters the reference set.
+	// +optional
+	Parameters []string `json:"parameters,omitempty"`
+	// Digest is a salted SHA-256 digest of the parameters' values; empty when an optional
+	// object or key was missing.
+	// +optional
+	Digest string `json:"digest,omitempty"`
 }
 
 // ActivePlan identifies the running plan.

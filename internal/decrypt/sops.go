@@ -53,6 +53,9 @@ func NewSOPS(ids Identities, missing string) *SOPS {
 	return &SOPS{ids: ids, missing: missing}
 }
 
+// HasKeys reports whether the decrypter has any key.
+func (s *SOPS) HasKeys() bool { return len(s.ids) > 0 }
+
 // Decrypt decrypts an encrypted YAML file; the error never holds a decrypted value.
 func (s *SOPS) Decrypt(file string, data []byte) ([]byte, error) {
 	store := sopsyaml.NewStore(&sopsconfig.YAMLStoreConfig{})

@@ -30,7 +30,9 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
 )
@@ -59,6 +61,9 @@ type Options struct {
 	Log     logr.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Masker learns the sensitive values plans render with, and masks what the controller
+	// writes (docs/secrets.md).
+	Masker *mask.Masker
 }
 
 // Controller runs the plans of Instances. Each plan runs in its own goroutine (an
@@ -76,6 +81,10 @@ type Controller struct {
 	workers        int
 	log            logr.Logger
 	now            func() time.Time
+	masker         *mask.Masker
+	// params resolves the values a plan renders with (Reader reads the Secrets and
+	// ConfigMaps of parametersFrom directly, never through a cache).
+	params *parameters.Resolver
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context
@@ -110,7 +119,8 @@ func New(opts Options) *Controller {
 	return &Controller{
 		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
 		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, stepTimeout: opts.StepTimeout,
-		workers: opts.Workers, log: opts.Log, now: opts.Now,
+		workers: opts.Workers, log: opts.Log, now: opts.Now, masker: opts.Masker,
+		params:       &parameters.Resolver{Reader: opts.Reader, Git: opts.Store, Masker: opts.Masker},
 		exited:       make(chan event.GenericEvent, 1024),
 		running:      map[types.NamespacedName]*execution{},
 		ended:        map[types.NamespacedName]string{},
@@ -209,7 +219,11 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case sched.start != nil:
 		r.start(inst, *sched.start)
 	default:
-		// Idle: compare the objects with what the plans applied.
+		// Idle: a changed Secret or ConfigMap of parametersFrom runs a plan as git would;
+		// else compare the objects with what the plans applied.
+		if requested, err := r.checkSources(ctx, inst); err != nil || requested {
+			return result, err
+		}
 		next, err := r.reconcileDrift(ctx, inst)
 		if next > 0 && (result.RequeueAfter == 0 || next < result.RequeueAfter) {
 			result.RequeueAfter = next
@@ -420,10 +434,12 @@ func removedIn(inst *v1alpha1.Instance) string {
 	return inst.Spec.Source.Revision
 }
 
-// patchStatus changes an Instance's status with a merge patch of just what changed.
+// patchStatus changes an Instance's status with a merge patch of just what changed; no message
+// it writes shows a sensitive value.
 func (r *Controller) patchStatus(ctx context.Context, inst *v1alpha1.Instance, mutate func(*v1alpha1.InstanceStatus)) error {
 	orig := inst.DeepCopy()
 	mutate(&inst.Status)
+	maskStatus(r.masker, &inst.Status)
 	if err := r.client.Status().Patch(ctx, inst, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("update status of %s/%s: %w", inst.Namespace, inst.Name, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
@@ -43,11 +44,27 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		r.requeueAfter(ctx, inst, 30*time.Second)
 		return
 	}
+	// The values the plan renders with: sensitive ones from git and parametersFrom, never
+	// written to the Instance (docs/secrets.md).
+	values, err := r.params.Resolve(ctx, inst, pkg)
+	if values != nil && len(inst.Spec.ParametersFrom) > 0 {
+		ps.sources, ps.sourcesRead = values.Sources, true
+	}
+	if err != nil && !parameters.IsError(err) {
+		log.Error(err, "parameter values not available; retrying on the next reconcile")
+		report(forge.StateError, "kudod could not read the parameter values: "+err.Error())
+		r.requeueAfter(ctx, inst, 30*time.Second)
+		return
+	}
+	params := inst.Spec.Parameters
+	if err == nil {
+		params = values.Params
+	}
 	run := &applier.Run{
 		Instance:    inst,
 		Package:     pkg,
 		Plan:        ps.plan,
-		Params:      inst.Spec.Parameters,
+		Params:      params,
 		Children:    r.store.Finder(repo, inst.Spec.Source.Revision),
 		Inventory:   applier.NewInventory(inst.Status.Inventory),
 		StepTimeout: r.stepTimeout,
@@ -69,12 +86,15 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 
 	// Render everything before the first write (docs/design.md, Running a plan).
 	var rp *applier.RenderedPlan
-	if !ok {
+	switch {
+	case err != nil: // a missing Secret or key, a value the parameter does not take
+	case !ok:
 		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
-	} else {
+	default:
 		rp, err = r.engine.Render(ctx, run)
 	}
 	if err != nil {
+		err = r.masker.Error(err)
 		tree = applier.NewPlanStatus(orEmptyPlan(plan, ps.plan), ps.uid, ps.trigger, ps.revision, ps.reasons, started)
 		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
 		r.recordEnd(ctx, inst, ps, tree, nil, err)
@@ -198,6 +218,7 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 	}
 	s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
 	markHandled(s, ps)
+	recordSources(s, ps)
 	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 	apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
@@ -231,6 +252,7 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 			s.LastPlan.SupersededBy = super.by
 		}
 		markHandled(s, ps)
+		recordSources(s, ps)
 		if run != nil {
 			s.Inventory = run.Inventory.Entries()
 		}
@@ -257,11 +279,15 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 	}
 }
 
-// appliedState records what a completed git plan applied; sensitive values are masked.
+// appliedState records what a completed git plan applied; a sensitive value as its salted
+// digest (the Instance holds no other form of it).
 func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedState {
 	params := map[string]string{}
 	for k, v := range inst.Spec.Parameters {
-		params[k] = manifests.DisplayValue(k, v)
+		if !manifests.IsSensitiveDigest(v) && manifests.IsSensitive(k) {
+			v = manifests.SensitiveDigest(inst.Namespace, inst.Name, k, v)
+		}
+		params[k] = v
 	}
 	if len(params) == 0 {
 		params = nil
@@ -283,7 +309,7 @@ func (r *Controller) prune(ctx context.Context, inst *v1alpha1.Instance, pkg *ma
 	if len(run.Inventory.Without(rp.Inventory(inst.Namespace))) == 0 {
 		return nil // everything in the inventory is what this plan just applied: nothing is stale
 	}
-	keep, err := r.engine.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
+	keep, err := r.engine.Rendered(ctx, inst, pkg, run.Params, run.Children)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,17 @@ type planStart struct {
 	// resume continues the plan recorded in status.activePlan.
 	resume bool
 	user   string
+	// sources are the digests of what parametersFrom gave the plan, recorded in
+	// status.parametersFrom when sourcesRead.
+	sources     []v1alpha1.ParameterSourceStatus
+	sourcesRead bool
+}
+
+// recordSources records what parametersFrom gave the plan (digests only).
+func recordSources(s *v1alpha1.InstanceStatus, ps planStart) {
+	if ps.sourcesRead {
+		s.ParametersFrom = ps.sources
+	}
 }
 
 // errSuperseded ends a plan that a newer one replaces.

@@ -235,8 +235,8 @@ func Forms(v string) []string {
 			add(f)
 		}
 	}
-	md := md5.Sum([]byte(v))   //nolint:gosec // see the import
-	s1 := sha1.Sum([]byte(v))  //nolint:gosec // see the import
+	md := md5.Sum([]byte(v))  //nolint:gosec // see the import
+	s1 := sha1.Sum([]byte(v)) //nolint:gosec // see the import
 	s256 := sha256.Sum256([]byte(v))
 	s512 := sha512.Sum512([]byte(v))
 	for _, sum := range [][]byte{md[:], s1[:], s256[:], s512[:]} {

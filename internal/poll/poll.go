@@ -172,6 +172,12 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		return err
 	}
 	p.log.Info("planned", "revision", v1alpha1.ShortRevision(snap.Commit), "instances", len(plan.Index.Instances), "changes", countChanges(plan.Result))
+	if errs := plan.Index.DecryptErrors; len(errs) > 0 {
+		// An encrypted file that cannot be decrypted may hold instances nobody can name: the
+		// commit fails as a whole (docs/secrets.md).
+		p.log.Info("cannot decrypt", "files", len(errs), "first", errs[0].Error())
+		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: errs[0].Error()})
+	}
 	if plan.Held != nil {
 		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: plan.Held.Error()})
 		p.markActed(snap.Commit)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kudod-dev/kudod/internal/decrypt"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
@@ -20,6 +21,7 @@ import (
 func newPlanCommand(s streams) *cobra.Command {
 	var (
 		repo, from, to, path, output string
+		ageKeyFile                   string
 		allowEmpty, noPrune          bool
 	)
 	cmd := &cobra.Command{
@@ -31,7 +33,11 @@ upgrade, cleanup, none, rejected), the plan that runs and the reasons.
 Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected or the command failed.
 With -o json, stdout is always the JSON, whatever the exit status. An empty --from means
 every instance is new. REV is a commit SHA, a branch or tag name, or (for a local
-directory) any revision git understands, such as HEAD~1.`,
+directory) any revision git understands, such as HEAD~1.
+
+SOPS-encrypted instance files are decrypted with the age keys of --age-key-file,
+$SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY; without a key they are listed as "encrypted, key not
+available". Sensitive values print as <sensitive>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -52,12 +58,20 @@ directory) any revision git understands, such as HEAD~1.`,
 			}
 			defer closeRepo()
 			cache := manifests.NewPackageCache()
+			ids, err := decrypt.FromEnvironment(ageKeyFile)
+			if err != nil {
+				return fail(err)
+			}
+			var decrypter manifests.Decrypter
+			if len(ids) > 0 {
+				decrypter = decrypt.NewSOPS(ids, "")
+			}
 			index := func(rev string) (*manifests.Index, error) {
 				snap, err := read(cmd.Context(), rev)
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache})
+				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache, Decrypter: decrypter})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
 				}
@@ -106,6 +120,7 @@ directory) any revision git understands, such as HEAD~1.`,
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	f.BoolVar(&allowEmpty, "allow-empty", false, "let the newer revision remove every instance")
 	f.BoolVar(&noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
+	f.StringVar(&ageKeyFile, "age-key-file", "", "age keys that decrypt SOPS-encrypted instance files (default: $SOPS_AGE_KEY_FILE, then $SOPS_AGE_KEY)")
 	return cmd
 }
 
@@ -176,6 +191,9 @@ func printPlan(w io.Writer, res planner.Result) {
 		for _, r := range d.Reasons {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
+	}
+	for _, e := range res.Encrypted {
+		fmt.Fprintf(w, "%s\n", e)
 	}
 	if res.Held != nil {
 		fmt.Fprintf(w, "held: %v\n", res.Held)
