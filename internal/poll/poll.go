@@ -204,6 +204,11 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		})
 	}
 	_ = g.Wait()
+	if undecrypted := plan.Index.DecryptErrors; len(undecrypted) > 0 {
+		// The commit is planned again on the next poll, with the keys as they are then: a key
+		// added to the decryption Secret applies without a new commit.
+		return fmt.Errorf("%d files cannot be decrypted: %w", len(undecrypted), undecrypted[0])
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err // acted stays behind: the next poll tries again
 	}
