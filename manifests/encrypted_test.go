@@ -44,8 +44,8 @@ spec:
 func encRepo(t *testing.T, files map[string]string) fstest.MapFS {
 	t.Helper()
 	fsys := fstest.MapFS{
-		"operators/demo/operator.yaml":        {Data: []byte(encPackage)},
-		"operators/demo/params.yaml":          {Data: []byte("parameters:\n  - name: ROOT_CODE\n  - name: NOTE\n    default: x\n")},
+		"operators/demo/operator.yaml":         {Data: []byte(encPackage)},
+		"operators/demo/params.yaml":           {Data: []byte("parameters:\n  - name: ROOT_CODE\n  - name: NOTE\n    default: x\n")},
 		"operators/demo/templates/config.yaml": {Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a: {{ .Params.ROOT_CODE }}\n  b: {{ .Params.NOTE }}\n")},
 	}
 	for k, v := range files {

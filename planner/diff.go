@@ -50,14 +50,14 @@ func FromIndex(idx *manifests.Index) Side {
 // StateOf is the planner's view of an instance from git.
 func StateOf(in *manifests.Instance) *State {
 	return &State{
-		Namespace:  in.Namespace,
-		Name:       in.Name,
-		Package:    in.Package,
+		Namespace:      in.Namespace,
+		Name:           in.Name,
+		Package:        in.Package,
 		Parameters:     in.StoredParameters(),
 		ParametersFrom: in.ParametersFrom,
 		File:           in.File,
-		Suspend:    in.Suspend,
-		Instance:   in,
+		Suspend:        in.Suspend,
+		Instance:       in,
 	}
 }
 

@@ -138,8 +138,8 @@ func Instance(repository, revision string, in *manifests.Instance, plan *v1alpha
 			Finalizers: []string{v1alpha1.FinalizerCleanup},
 		},
 		Spec: v1alpha1.InstanceSpec{
-			Operator:        v1alpha1.OperatorRef{Name: p.Name, Version: p.OperatorVersion, AppVersion: p.AppVersion},
-			PackageDigest:   p.Digest,
+			Operator:      v1alpha1.OperatorRef{Name: p.Name, Version: p.OperatorVersion, AppVersion: p.AppVersion},
+			PackageDigest: p.Digest,
 			// Sensitive values as their digests: the values stay in git (docs/secrets.md).
 			Parameters:      in.StoredParameters(),
 			Source:          v1alpha1.SourceRef{Repository: repository, Path: in.File, PackagePath: p.Dir, Revision: revision},

@@ -22,8 +22,8 @@ func TestStatusNeverHoldsSensitiveValues(t *testing.T) {
 	s := &v1alpha1.InstanceStatus{
 		Conditions: []metav1.Condition{{Type: v1alpha1.ConditionReady, Message: msg}},
 		LastPlan:   &v1alpha1.PlanSummary{Message: msg},
-		Plans: []v1alpha1.PlanStatus{{Message: msg, Reasons: []string{msg}, Phases: []v1alpha1.PhaseStatus{{Message: msg, Steps: []v1alpha1.StepStatus{{Message: msg}}}}}},
-		Schedules: []v1alpha1.ScheduleStatus{{LastSkipReason: msg}},
+		Plans:      []v1alpha1.PlanStatus{{Message: msg, Reasons: []string{msg}, Phases: []v1alpha1.PhaseStatus{{Message: msg, Steps: []v1alpha1.StepStatus{{Message: msg}}}}}},
+		Schedules:  []v1alpha1.ScheduleStatus{{LastSkipReason: msg}},
 	}
 	maskStatus(m, s)
 	for _, got := range []string{s.Conditions[0].Message, s.LastPlan.Message, s.Plans[0].Message, s.Plans[0].Reasons[0], s.Plans[0].Phases[0].Message, s.Plans[0].Phases[0].Steps[0].Message, s.Schedules[0].LastSkipReason} {

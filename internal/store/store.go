@@ -119,7 +119,6 @@ func (s *Store) indexTree(ctx context.Context, repo repository, snap sources.Sna
 	return idx, nil
 }
 
-
 // index returns the index of a repository at a commit, reading it from git when not in memory.
 func (s *Store) index(ctx context.Context, repository, revision string) (*manifests.Index, error) {
 	key := repository + "@" + revision

@@ -29,8 +29,8 @@ func secretsRepo(t *testing.T) *testenv.GitRepo {
 		data += "  " + strings.ToLower(n) + ": {{ .Params." + n + " | quote }}\n"
 	}
 	r.Write(map[string]string{
-		"operators/vault/operator.yaml":          "apiVersion: kudo.dev/v1beta1\nname: vault\noperatorVersion: 1.0.0\nkubernetesVersion: 1.20.0\ntasks:\n  - name: app\n    kind: Apply\n    spec:\n      resources: [secret.yaml]\nplans:\n  deploy:\n    phases:\n      - name: main\n        steps:\n          - name: app\n            tasks: [app]\n",
-		"operators/vault/params.yaml":            params,
+		"operators/vault/operator.yaml":         "apiVersion: kudo.dev/v1beta1\nname: vault\noperatorVersion: 1.0.0\nkubernetesVersion: 1.20.0\ntasks:\n  - name: app\n    kind: Apply\n    spec:\n      resources: [secret.yaml]\nplans:\n  deploy:\n    phases:\n      - name: main\n        steps:\n          - name: app\n            tasks: [app]\n",
+		"operators/vault/params.yaml":           params,
 		"operators/vault/templates/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Name }}\nstringData:\n" + data,
 	})
 	return r
