@@ -86,7 +86,7 @@ type InstanceSpec struct {
 	// +optional
 	DriftInterval *metav1.Duration `json:"driftInterval,omitempty"`
 	// ParametersFrom takes parameter values from Secrets and ConfigMaps in the instance's
-	// namespace (docs/security.md). The values are read when a plan renders and are never
+	// namespace (docs/secrets.md). The values are read when a plan renders and are never
 	// written to the Instance; only a digest of them is kept in the status.
 	// +optional
 	ParametersFrom []ParameterSource `json:"parametersFrom,omitempty"`
