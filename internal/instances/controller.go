@@ -85,6 +85,8 @@ type Controller struct {
 	// params resolves the values a plan renders with (Reader reads the Secrets and
 	// ConfigMaps of parametersFrom directly, never through a cache).
 	params *parameters.Resolver
+	// rechecks holds the repositories whose instances are being queued by RecheckSources.
+	rechecks sync.Map
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context

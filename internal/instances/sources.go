@@ -71,8 +71,13 @@ func joinReasons(reasons []string) string { return strings.Join(reasons, "; ") }
 // reconciled, which compares the values again (checkSources): the poll loop calls it after
 // each poll, so a changed Secret is found within a poll interval.
 func (r *Controller) RecheckSources(ctx context.Context, repository string) {
+	if _, busy := r.rechecks.LoadOrStore(repository, true); busy {
+		return // the previous poll's instances are still being queued
+	}
 	var list v1alpha1.InstanceList
-	if err := r.client.List(ctx, &list, client.MatchingLabels{v1alpha1.LabelRepository: repository}); err != nil {
+	// Read-only: the cache's objects themselves, not a copy of each Instance on every poll.
+	if err := r.client.List(ctx, &list, client.MatchingLabels{v1alpha1.LabelRepository: repository}, client.UnsafeDisableDeepCopy); err != nil {
+		r.rechecks.Delete(repository)
 		r.log.Error(err, "listing instances to compare their parametersFrom", "repository", repository)
 		return
 	}
@@ -84,9 +89,11 @@ func (r *Controller) RecheckSources(ctx context.Context, repository string) {
 		}
 	}
 	if len(due) == 0 {
+		r.rechecks.Delete(repository)
 		return
 	}
 	go func() {
+		defer r.rechecks.Delete(repository)
 		for _, in := range due {
 			select {
 			case r.exited <- event.GenericEvent{Object: in}:

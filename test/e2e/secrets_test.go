@@ -89,9 +89,10 @@ func leaks(texts map[string]string, secrets ...string) []string {
 // TestPasswordFromASecret: an instance takes its password from a Secret (parametersFrom).
 // While the Secret is missing the commit status fails naming it and nothing is written; once
 // it exists the deploy plan runs; a new value in the Secret runs the password's trigger plan
-// (rotate) with the reason "Secret db-creds changed". Neither password shows anywhere: the
-// Instance, the events, the daemon's log at debug level, `kudod plan -o json`, `kudod status
-// -o json`, the Gitea commit statuses and the pull-request preview comment.
+// (rotate) with the reason "Secret db-creds changed", and a value the template's `fail`
+// rejects fails it with the message masked. No password shows anywhere: the Instance, the
+// events, the daemon's log at debug level, `kudod plan -o json`, `kudod status -o json`, the
+// Gitea commit statuses and the pull-request preview comment.
 func TestPasswordFromASecret(t *testing.T) {
 	c := testenv.SimulatedCluster(t)
 	s := newGiteaSetup(t, c)
@@ -140,6 +141,15 @@ func TestPasswordFromASecret(t *testing.T) {
 		}
 	}
 
+	// A template's fail message quotes the value: the plan fails, the message does not show it.
+	weak := randomPassword(t, "weak")
+	setSecret(t, c, s.ns, "db-creds", map[string]string{"password": weak})
+	inst = waitPlan(t, c, s.ns, "db", "rotate", v1alpha1.StatusFatalError, "", time.Minute)
+	if msg := inst.Status.LastPlan.Message; !strings.Contains(msg, "the root password <sensitive> is too weak") {
+		t.Errorf("the failed plan's message: %q", msg)
+	}
+	s.waitStatus(t, main, "kudod/"+ctx, "failure", "rotate FATAL_ERROR", time.Minute)
+
 	// Everything anyone can read.
 	texts := map[string]string{"the daemon's log": k.logs(), "the preview comment": body}
 	instJSON, err := json.Marshal(getInstance(c, s.ns, "db"))
@@ -168,7 +178,7 @@ func TestPasswordFromASecret(t *testing.T) {
 		t.Errorf("kudod plan -o json: %s", plan)
 	}
 	texts["kudod plan -o json"] = plan
-	if found := leaks(texts, first, second); len(found) > 0 {
+	if found := leaks(texts, first, second, weak); len(found) > 0 {
 		t.Errorf("a password leaks: %s", strings.Join(found, "; "))
 	}
 	if !strings.Contains(k.logs(), `level=DEBUG`) {
