@@ -35,7 +35,7 @@ const window = 4
 
 // defaultLimit bounds how many forms a Masker remembers; the oldest values are forgotten first
 // (they are learnt again when read again).
-const defaultLimit = 100_000
+const defaultLimit = 250_000
 
 // Masker replaces known sensitive values in text. The zero value is not usable; a nil
 // *Masker masks nothing. Safe for concurrent use.
