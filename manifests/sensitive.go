@@ -29,19 +29,33 @@ var sensitiveWords = map[string]bool{
 	"DSN": true, "SALT": true, "JWT": true, "HMAC": true, "OTP": true,
 }
 
+// referenceWords end names whose value is about a secret, not the secret itself: the name of a
+// Secret (TLS_SECRET_NAME), a file's path (SSL_KEY_FILE), a switch (SMTP_AUTH_ENABLED), a
+// class (KEY_CONVERTER). Masking such values would hide object names everywhere.
+var referenceWords = map[string]bool{
+	"NAME": true, "NAMES": true, "REF": true, "FILE": true, "PATH": true, "DIR": true, "MOUNT": true,
+	"CLASS": true, "CONVERTER": true, "ENABLED": true, "ENABLE": true, "TYPE": true, "TTL": true,
+	"LENGTH": true, "SIZE": true, "COUNT": true, "PORT": true, "VERSION": true, "ALGORITHM": true,
+}
+
 // IsSensitive reports whether a parameter's name looks like it holds a secret: names
 // containing PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, KEY, CREDENTIAL or PRIVATE, or with a
-// word such as PASS, PWD, AUTH, PEM or DSN. Packages that mark their parameters
+// word such as PASS, PWD, AUTH, PEM or DSN — unless the last word says the value only refers
+// to a secret (…_NAME, …_FILE, …_ENABLED, …). Packages that mark their parameters
 // `sensitive: true` need not rely on it; for those that mark nothing it is the safety net
 // (docs/secrets.md).
 func IsSensitive(name string) bool {
+	words := nameWords(name)
+	if len(words) > 1 && referenceWords[strings.ToUpper(words[len(words)-1])] {
+		return false
+	}
 	n := strings.ToUpper(name)
 	for _, s := range sensitiveParts {
 		if strings.Contains(n, s) {
 			return true
 		}
 	}
-	for _, w := range nameWords(name) {
+	for _, w := range words {
 		if sensitiveWords[strings.ToUpper(w)] {
 			return true
 		}

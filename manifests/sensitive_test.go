@@ -18,7 +18,8 @@ func TestIsSensitive(t *testing.T) {
 			t.Errorf("%s is not sensitive", n)
 		}
 	}
-	for _, n := range []string{"REPLICAS", "NODE_COUNT", "PASSTHROUGH", "AUTHOR", "IMAGE", "VERSION", "COMPASS_URL", "PEMBROKE", "zone"} {
+	for _, n := range []string{"REPLICAS", "NODE_COUNT", "PASSTHROUGH", "AUTHOR", "IMAGE", "VERSION", "COMPASS_URL", "PEMBROKE", "zone",
+		"TLS_SECRET_NAME", "SSL_KEY_FILE", "SMTP_AUTH_ENABLED", "KAFKA_CONNECT_KEY_CONVERTER", "PASSWORD_LENGTH", "tokenTtl"} {
 		if IsSensitive(n) {
 			t.Errorf("%s is sensitive", n)
 		}
