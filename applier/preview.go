@@ -47,6 +47,7 @@ func (e *Engine) Preview(ctx context.Context, run *Run) ([]ObjectChange, error) 
 		return nil, err
 	}
 	pv := rp.preview(run.Instance.Namespace)
+	secrets := newSecretHasher()
 	var out []ObjectChange
 	for _, entry := range pv.order {
 		if entry.change != nil {
@@ -57,7 +58,7 @@ func (e *Engine) Preview(ctx context.Context, run *Run) ([]ObjectChange, error) 
 		if !ok {
 			continue // a later task deletes it
 		}
-		c, err := e.previewApply(ctx, o)
+		c, err := e.previewApply(ctx, secrets, o)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +166,7 @@ func (e *Engine) exists(ctx context.Context, o *unstructured.Unstructured) bool 
 }
 
 // previewApply dry-runs one object with server-side apply and describes the change.
-func (e *Engine) previewApply(ctx context.Context, obj *unstructured.Unstructured) (ObjectChange, error) {
+func (e *Engine) previewApply(ctx context.Context, secrets secretHasher, obj *unstructured.Unstructured) (ObjectChange, error) {
 	o := obj.DeepCopy()
 	if err := normalize.Unstructured(o); err != nil {
 		return ObjectChange{}, err
@@ -185,6 +186,10 @@ func (e *Engine) previewApply(ctx context.Context, obj *unstructured.Unstructure
 	case ssa.CreatedAction:
 		return ObjectChange{Object: ref, Action: ChangeCreated}, nil
 	case ssa.ConfiguredAction:
+		if isSecret(o) {
+			// Secrets are diffed by key name and a hash of each value only.
+			live, merged = e.secretDiffObjects(ctx, secrets, o, live, merged)
+		}
 		diff, err := unifiedDiff(live, merged)
 		if err != nil {
 			return ObjectChange{}, err
@@ -218,6 +223,11 @@ func displayYAML(o *unstructured.Unstructured) (string, error) {
 	unstructured.RemoveNestedField(c.Object, "status")
 	for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp"} {
 		unstructured.RemoveNestedField(c.Object, "metadata", f)
+	}
+	// kubectl's copy of the object as last applied repeats it, values included.
+	unstructured.RemoveNestedField(c.Object, "metadata", "annotations", lastApplied)
+	if ann, found, _ := unstructured.NestedMap(c.Object, "metadata", "annotations"); found && len(ann) == 0 {
+		unstructured.RemoveNestedField(c.Object, "metadata", "annotations")
 	}
 	out, err := sigsyaml.Marshal(c.Object)
 	return string(out), err

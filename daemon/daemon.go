@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -43,14 +44,18 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/deploy"
+	"github.com/kudod-dev/kudod/internal/decrypt"
 	"github.com/kudod-dev/kudod/internal/desired"
 	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/internal/instances"
 	"github.com/kudod-dev/kudod/internal/lanes"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/internal/poll"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/internal/store"
+	"github.com/kudod-dev/kudod/manifests"
 )
 
 // Options configure the daemon (docs/configuration.md: kudod.yaml and the flags of `kudod
@@ -106,8 +111,11 @@ type Options struct {
 	Notifier instances.Notifier
 	// HistoryLimit bounds each Instance's status.history (default 20).
 	HistoryLimit int
-	// Logger logs everything (structured).
+	// Logger logs everything (structured); give it a handler behind Masker (mask.Handler).
 	Logger logr.Logger
+	// Masker learns every sensitive value the daemon reads and keeps it out of events,
+	// statuses, comments and logs (docs/secrets.md); nil: a new one.
+	Masker *mask.Masker
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -141,6 +149,9 @@ type Repository struct {
 	Lane *lanes.Policy
 	// PreviewAuthors admits pull requests to previews (previews.authors and previews.forks).
 	PreviewAuthors preview.Authors
+	// DecryptionSecret names the Secret of age keys that decrypt the repository's
+	// SOPS-encrypted files (nil: none; encrypted files fail to read).
+	DecryptionSecret *types.NamespacedName
 }
 
 // Source is what the daemon reads of a git repository (sources.Source): polls, commits by SHA
@@ -223,6 +234,9 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Masker == nil {
+		opts.Masker = mask.New()
+	}
 	if opts.Config == nil {
 		return nil, errors.New("no cluster configuration")
 	}
@@ -231,6 +245,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Repositories[i] = opts.Repositories[i].withDefaultLane(opts.AllowClusterScoped, opts.DefaultServiceAccount, opts.LeaderElectionNamespace)
 	}
 	d := &Daemon{opts: opts, store: store.New()}
+	d.store.SetMasker(opts.Masker)
 	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
 		if seen[repo.Name] {
@@ -289,7 +304,19 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		// Plans of instances with a service account impersonate it (docs/security.md).
 		Impersonation: applier.NewImpersonation(opts.Config, scheme, mgr.GetRESTMapper()),
 	})
-	recorder := mgr.GetEventRecorder("kudod")
+	recorder := maskedRecorder{EventRecorder: mgr.GetEventRecorder("kudod"), m: opts.Masker}
+	// Secrets are read around the manager's cache: the daemon watches no Secrets.
+	direct := mgr.GetAPIReader()
+	for _, repo := range opts.Repositories {
+		if ref := repo.DecryptionSecret; ref != nil {
+			keys := &decrypt.SecretKeys{Reader: direct, Namespace: ref.Namespace, Name: ref.Name}
+			d.store.SetDecryption(repo.Name, func(ctx context.Context) manifests.Decrypter { return keys.Decrypter(ctx) })
+		} else {
+			// Without decryption an encrypted file fails the commit, saying how to set it up.
+			none := decrypt.NewSOPS(nil, "the repository sets no decryption (kudod.yaml: decryption: {provider: sops, secretRef: {name, namespace}})")
+			d.store.SetDecryption(repo.Name, func(context.Context) manifests.Decrypter { return none })
+		}
+	}
 	m, err := metrics.New(crmetrics.Registry)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -306,16 +333,17 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	reporter = maskedReporter{StatusReporter: reporter, m: opts.Masker}
 
 	// Previews run on their own worker with a separate engine: they never delay plans and
 	// never write (only reads and dryRun=All requests), as the preview user when one is set.
-	previewer, err := newPreviewer(client.NewDryRunClient(c), opts.Config, opts.PreviewUser, scheme, mgr.GetRESTMapper(), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview"))
+	previewer, err := newPreviewer(client.NewDryRunClient(c), direct, opts.Config, opts.PreviewUser, scheme, mgr.GetRESTMapper(), d.store, opts.AllowClusterScoped, opts.Masker, opts.Logger.WithName("preview"))
 	if err != nil {
 		return nil, err
 	}
 	previews := preview.NewQueue(preview.QueueOptions{
 		Previewer: previewer,
-		Reporter:  reporter, Commenters: opts.Commenters, Log: opts.Logger.WithName("preview"),
+		Reporter:  reporter, Commenters: maskCommenters(opts.Commenters, opts.Masker), Log: opts.Logger.WithName("preview"),
 	})
 	if err := mgr.Add(manager.RunnableFunc(previews.Run)); err != nil {
 		return nil, err
@@ -323,6 +351,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 
 	planner := &desired.Planner{Client: c, Store: d.store, Log: opts.Logger.WithName("poller"), Now: opts.Now}
 	d.pollers = map[string]*poll.Poller{}
+	var ic *instances.Controller // set below; the pollers' callbacks run once the manager started
 	driftIntervals := map[string]time.Duration{}
 	gates := map[string]instances.GateDefaults{}
 	lanesByRepository := map[string]lanes.Policy{}
@@ -334,16 +363,20 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			poll.Options{
 				Client: c, Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
 				StatusNamespace: opts.LeaderElectionNamespace, Log: opts.Logger.WithName("poller"),
-				// Each poll queues the repository's new preview heads.
-				Polled: func(ctx context.Context) { previews.Discover(ctx, previewed) },
+				// Each poll queues the repository's new preview heads, and has the values of
+				// parametersFrom compared again (docs/secrets.md).
+				Polled: func(ctx context.Context) {
+					previews.Discover(ctx, previewed)
+					ic.RecheckSources(ctx, repo.Name)
+				},
 			})
 		driftIntervals[repo.Name] = repo.DriftInterval
 		gates[repo.Name] = instances.GateDefaults{Approval: repo.Approval, Windows: repo.Windows}
 	}
-	ic := instances.New(instances.Options{
-		Client: c, Reader: mgr.GetAPIReader(), Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
+	ic = instances.New(instances.Options{
+		Client: c, Reader: direct, Engine: engine, Store: d.store, Recorder: recorder, Reporter: reporter,
 		Metrics: m, DriftIntervals: driftIntervals, Gates: gates, Lanes: lanesByRepository, StepTimeout: opts.StepTimeout, Workers: opts.Concurrent,
-		Log: opts.Logger.WithName("instances"), Now: opts.Now,
+		Log: opts.Logger.WithName("instances"), Now: opts.Now, Masker: opts.Masker,
 		HistoryLimit: opts.HistoryLimit, Notifier: opts.Notifier,
 	})
 	if n, ok := opts.Notifier.(manager.Runnable); ok {
@@ -417,8 +450,9 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 // newPreviewer returns a previewer on dry-run clients: reads, and dryRun=All requests only.
 // The planner reads Instances with dryRun, the daemon's own client; the engine reads and
 // dry-runs objects as user when one is given (a user with read and dry-run rights only,
-// deploy/rbac/preview_role.yaml), else with dryRun too.
-func newPreviewer(dryRun client.Client, cfg *rest.Config, user string, scheme *runtime.Scheme, mapper meta.RESTMapper, s *store.Store, allowClusterScoped bool, log logr.Logger) (*preview.Previewer, error) {
+// deploy/rbac/preview_role.yaml), else with dryRun too. direct reads the Secrets and
+// ConfigMaps of parametersFrom around any cache.
+func newPreviewer(dryRun client.Client, direct client.Reader, cfg *rest.Config, user string, scheme *runtime.Scheme, mapper meta.RESTMapper, s *store.Store, allowClusterScoped bool, m *mask.Masker, log logr.Logger) (*preview.Previewer, error) {
 	objects := dryRun
 	if user != "" {
 		ic := rest.CopyConfig(cfg)
@@ -428,11 +462,15 @@ func newPreviewer(dryRun client.Client, cfg *rest.Config, user string, scheme *r
 			return nil, fmt.Errorf("a client impersonating %s: %w", user, err)
 		}
 		objects = client.NewDryRunClient(c)
+		// A preview reads what parametersFrom names with the preview identity's rights too.
+		direct = c
 	}
 	resources := ssa.NewResourceManager(objects, polling.NewStatusPoller(objects, mapper, polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
 	return &preview.Previewer{
 		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
 		Engine:  applier.NewEngine(objects, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+		Params:  &parameters.Resolver{Reader: direct, Git: s, Masker: m},
+		Masker:  m,
 	}, nil
 }
 

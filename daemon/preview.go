@@ -7,8 +7,10 @@ import (
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/internal/store"
+	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/sources"
 )
 
@@ -20,6 +22,10 @@ type PreviewOptions struct {
 	Ref                string
 	AllowClusterScoped bool
 	Logger             logr.Logger
+	// Reader reads the Secrets and ConfigMaps of parametersFrom (default: Client).
+	Reader client.Reader
+	// Decrypter decrypts the repository's SOPS-encrypted files (nil: none).
+	Decrypter manifests.Decrypter
 }
 
 // Preview computes the preview of a ref of a repository against the cluster, for any CI
@@ -30,8 +36,17 @@ func Preview(ctx context.Context, opts PreviewOptions) (*preview.Report, error) 
 		return nil, errors.New("no ref to preview")
 	}
 	s := store.New()
+	m := mask.New()
+	s.SetMasker(m)
 	s.AddRepository(opts.Repository.Name, opts.Repository.Source, opts.Repository.Path)
-	p, err := newPreviewer(opts.Client, nil, "", opts.Client.Scheme(), opts.Client.RESTMapper(), s, opts.AllowClusterScoped, opts.Logger)
+	if opts.Decrypter != nil {
+		s.SetDecryption(opts.Repository.Name, func(context.Context) manifests.Decrypter { return opts.Decrypter })
+	}
+	reader := opts.Reader
+	if reader == nil {
+		reader = opts.Client
+	}
+	p, err := newPreviewer(opts.Client, reader, nil, "", opts.Client.Scheme(), opts.Client.RESTMapper(), s, opts.AllowClusterScoped, m, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

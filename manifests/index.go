@@ -35,8 +35,15 @@ type Index struct {
 	// BrokenFiles are instance files that could not be read at all (malformed YAML), by path.
 	// Instances that came from them in an older commit are rejected, never removed.
 	BrokenFiles map[string]Findings
+	// Encrypted are SOPS-encrypted files read without a Decrypter, by path: NoKey. They are
+	// reported, not failed (`kudod plan` without a key).
+	Encrypted map[string]string
+	// DecryptErrors are the files a Decrypter could not decrypt (also in Invalid or BrokenFiles).
+	DecryptErrors Findings
 	// Findings are every error and warning, sorted.
 	Findings Findings
+
+	decrypter Decrypter
 }
 
 // IndexOptions tune IndexRepository.
@@ -47,6 +54,9 @@ type IndexOptions struct {
 	Path string
 	// Cache reuses package verification across snapshots, keyed by package digest.
 	Cache *PackageCache
+	// Decrypter decrypts SOPS-encrypted instance files; without one they are listed in
+	// Index.Encrypted (docs/secrets.md).
+	Decrypter Decrypter
 }
 
 // PackageCache remembers verified packages by digest, so a poll that sees the same package
@@ -111,6 +121,8 @@ func IndexRepository(fsys fs.FS, opts IndexOptions) (*Index, error) {
 		BrokenPackages:  map[string]Findings{},
 		InvalidFindings: map[string]Findings{},
 		BrokenFiles:     map[string]Findings{},
+		Encrypted:       map[string]string{},
+		decrypter:       opts.Decrypter,
 	}
 	ignore, err := readIgnore(fsys)
 	if err != nil {
@@ -255,13 +267,20 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 		idx.Findings = append(idx.Findings, f)
 		return nil
 	}
+	var decrypted []map[string]bool
+	if IsEncrypted(data) {
+		var ok bool
+		if data, decrypted, ok = idx.decryptFile(file, data); !ok {
+			return nil
+		}
+	}
 	// Most YAML in a GitOps repository is not an Instance: skip files that cannot hold one.
 	if !bytes.Contains(data, []byte("Instance")) {
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var out []*Instance
-	for {
+	for n := 0; ; n++ {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
 		if errors.Is(err, io.EOF) {
@@ -294,6 +313,9 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 			continue
 		}
 		in, fs := parseInstance(file, m, av)
+		if n < len(decrypted) {
+			in.Decrypted = decrypted[n]
+		}
 		if fs.HasErrors() {
 			idx.invalid(in, fs)
 			continue
@@ -374,12 +396,13 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 			continue
 		}
 		if err := par.ValidateValue(v); err != nil {
-			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: %s", n, maskError(n, err)))
+			fs = append(fs, errorf(in.File, in.ParameterLines[n], "spec.parameters.%s: %s", n, maskError(in.IsSensitive(n), v.Text, err)))
 		}
 	}
 	fs = append(fs, validateScheduleParameters(in, p)...)
+	fs = append(fs, in.validateSources(p)...)
 	for _, par := range p.Parameters {
-		if _, given := in.Parameters[par.Name]; !given && par.Required && par.Default == nil && !par.PlanScoped() {
+		if _, given := in.Parameters[par.Name]; !given && par.Required && par.Default == nil && !par.PlanScoped() && !in.takesFromSources(par.Name) {
 			fs = append(fs, errorf(in.File, in.line("spec.operator"), "parameter %s of %s %s is required and has no default: set spec.parameters.%s", par.Name, p.Name, p.OperatorVersion, par.Name))
 		}
 	}
@@ -394,9 +417,9 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 }
 
 // maskError keeps a sensitive parameter's value out of a message.
-func maskError(name string, err error) string {
-	if IsSensitive(name) {
-		return "the value is not valid for the parameter's type (value masked)"
+func maskError(sensitive bool, value string, err error) string {
+	if sensitive {
+		return HideValue(err.Error(), value)
 	}
 	return err.Error()
 }

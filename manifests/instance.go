@@ -31,7 +31,10 @@ type Instance struct {
 	// Parameters as written, typed by how YAML read them.
 	Parameters map[string]Value
 	// ParameterLines are the lines of each parameter value, for messages.
-	ParameterLines  map[string]int
+	ParameterLines map[string]int
+	// Decrypted names the parameters whose values were encrypted in git (SOPS): they are
+	// sensitive (docs/secrets.md).
+	Decrypted       map[string]bool
 	Schedules       []v1alpha1.Schedule
 	Suspend         bool
 	StepTimeout     *time.Duration

@@ -221,3 +221,43 @@ func stringMap(file string, n *yaml.Node, field string) (map[string]string, Find
 	}
 	return out, fs
 }
+
+// validateSources checks parametersFrom against the instance's package: a reference that
+// names a parameter names one the package declares, and no parameter is given twice (in
+// spec.parameters and by a reference, or by two references). What each reference holds is
+// read from the cluster when a plan renders (docs/secrets.md).
+func (in *Instance) validateSources(p *Package) Findings {
+	var fs Findings
+	seen := map[string]int{}
+	for i, src := range in.ParametersFrom {
+		if src.Parameter == "" {
+			continue
+		}
+		field := fmt.Sprintf("spec.parametersFrom[%d]", i)
+		line := in.line(field)
+		_, inline := in.Parameters[src.Parameter]
+		switch {
+		case p.Parameter(src.Parameter) == nil:
+			fs = append(fs, errorf(in.File, line, "%s.parameter: unknown parameter %s for %s %s%s", field, src.Parameter, p.Name, p.OperatorVersion, p.DidYouMean(src.Parameter)))
+		case inline:
+			fs = append(fs, errorf(in.File, line, "%s: parameter %s is also set in spec.parameters: set it in one place", field, src.Parameter))
+		}
+		if prev, dup := seen[src.Parameter]; dup {
+			fs = append(fs, errorf(in.File, line, "%s: parameter %s is already taken from spec.parametersFrom[%d]", field, src.Parameter, prev))
+		} else {
+			seen[src.Parameter] = i
+		}
+	}
+	return fs
+}
+
+// takesFromSources reports whether a parameter may get its value from parametersFrom: a
+// reference names it, or a reference takes every key of its object.
+func (in *Instance) takesFromSources(name string) bool {
+	for _, src := range in.ParametersFrom {
+		if src.Parameter == name || src.Key == "" {
+			return true
+		}
+	}
+	return false
+}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestInstancePolicyFields(t *testing.T) {
-	spec := token + `  parametersFrom:
+	spec := `  parametersFrom:
     - kind: Secret
       name: db-creds
       key: password

@@ -322,6 +322,7 @@ type rawParameter struct {
 	Advanced    bool        `yaml:"advanced"`
 	Hint        string      `yaml:"hint"`
 	Scope       string      `yaml:"scope"`
+	Sensitive   bool        `yaml:"sensitive"`
 }
 
 func (p *Package) parseParams(file string, data []byte) Findings {
@@ -354,7 +355,7 @@ func (p *Package) parseParams(file string, data []byte) Findings {
 		par := &Parameter{
 			Name: rp.Name, DisplayName: rp.DisplayName, Description: rp.Description,
 			Required: true, Trigger: rp.Trigger, Type: ParamType(rp.Type),
-			Group: rp.Group, Advanced: rp.Advanced, Hint: rp.Hint, Line: n.Line, Scope: rp.Scope,
+			Group: rp.Group, Advanced: rp.Advanced, Hint: rp.Hint, Sensitive: rp.Sensitive, Line: n.Line, Scope: rp.Scope,
 		}
 		if rp.Required != nil {
 			par.Required = *rp.Required

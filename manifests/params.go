@@ -43,6 +43,9 @@ type Parameter struct {
 	Hint      string
 	// Scope is "plan" for a parameter only set per run (ScopePlan), else "".
 	Scope string
+	// Sensitive is params.yaml's `sensitive: true` (a field KUDO's loader ignores): the value
+	// is masked in every output and never written to the Instance (docs/secrets.md).
+	Sensitive bool
 	// Line of the parameter in params.yaml.
 	Line int
 }
@@ -263,29 +266,6 @@ func (p *Parameter) TemplateValue(text string) (any, error) {
 	default:
 		return text, nil
 	}
-}
-
-// IsSensitive reports whether a parameter name marks a secret value, whose value kudod masks in
-// every message, status and log: names containing PASSWORD, SECRET, TOKEN, KEY or CREDENTIAL.
-func IsSensitive(name string) bool {
-	n := strings.ToUpper(name)
-	for _, s := range []string{"PASSWORD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// MaskedValue is what is shown instead of a sensitive value.
-const MaskedValue = "***"
-
-// DisplayValue returns the value for messages: masked when the parameter is sensitive.
-func DisplayValue(name, text string) string {
-	if IsSensitive(name) {
-		return MaskedValue
-	}
-	return text
 }
 
 // EffectiveParams merges instance values over the package defaults: every parameter of the

@@ -174,7 +174,7 @@ func TestEffectiveParams(t *testing.T) {
 
 func TestSensitiveParameters(t *testing.T) {
 	for name, sensitive := range map[string]bool{
-		"PASSWORD": true, "db_password": true, "API_TOKEN": true, "TLS_KEY": true, "SecretName": true,
+		"PASSWORD": true, "db_password": true, "API_TOKEN": true, "TLS_KEY": true, "SecretName": false, // the name of a Secret, not a secret
 		"AWS_CREDENTIALS": true, "NODE_COUNT": false, "": false,
 	} {
 		if IsSensitive(name) != sensitive {

@@ -70,7 +70,7 @@ func (p *Package) ValidatePlanParameters(values map[string]string) error {
 			errs = append(errs, fmt.Errorf("parameter %s is immutable: it cannot be set for one run", n))
 		default:
 			if err := par.ValidateValue(StringValue(v)); err != nil {
-				errs = append(errs, fmt.Errorf("parameter %s: %s", n, maskError(n, err)))
+				errs = append(errs, fmt.Errorf("parameter %s: %s", n, maskError(par.IsSensitive(), v, err)))
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func TestValidatePlanParameters(t *testing.T) {
 		{name: "wrong type", values: map[string]string{"REPLICAS": "three"}, want: []string{`parameter REPLICAS: "three" is not an integer`}},
 		{name: "outside the enum", values: map[string]string{"SIZE": "medium"}, want: []string{"not one of the allowed values"}},
 		{name: "immutable", values: map[string]string{"DATA_DIR": "/x"}, want: []string{"DATA_DIR is immutable"}},
-		{name: "sensitive value kept out", values: map[string]string{"DB_PASSWORD": "hunter2"}, want: []string{"DB_PASSWORD", "value masked"}, absent: "hunter2"},
+		{name: "sensitive value kept out", values: map[string]string{"DB_PASSWORD": "hunter2"}, want: []string{"DB_PASSWORD", "<sensitive>"}, absent: "hunter2"},
 		{name: "too large", values: map[string]string{"NOTE": strings.Repeat("x", MaxPlanParameterSize+1)}, want: []string{"more than the 16384 a run"}},
 		{name: "every error at once", values: map[string]string{"X": "1", "REPLICAS": "many"}, want: []string{"parameter X", "parameter REPLICAS"}},
 	}

@@ -42,12 +42,18 @@ func Decide(old, new *State) Decision {
 	op, np := old.Package, new.Package
 	upgrade := op.Name != np.Name || op.OperatorVersion != np.OperatorVersion || op.AppVersion != np.AppVersion
 	changed := changedParameters(old, new)
+	changed = append(changed, changedSources(old, new)...)
 	for _, c := range changed {
 		d.Reasons = append(d.Reasons, c.reason())
 	}
 
 	if reason := immutableViolation(old, new, upgrade); reason != "" {
 		return reject(d, reason)
+	}
+	for _, c := range changed {
+		if par := np.Parameter(c.name); c.source != "" && par != nil && par.Immutable {
+			return reject(d, fmt.Sprintf("parameter %s is immutable: %s", c.name, c.source))
+		}
 	}
 
 	if upgrade {
@@ -99,11 +105,11 @@ func sameDesired(a, b *State) bool {
 	if a.Package.Digest != b.Package.Digest || a.Package.OperatorVersion != b.Package.OperatorVersion || a.Package.AppVersion != b.Package.AppVersion {
 		return false
 	}
-	if len(a.Parameters) != len(b.Parameters) {
+	if len(a.Parameters) != len(b.Parameters) || !sameSources(a.ParametersFrom, b.ParametersFrom) {
 		return false
 	}
 	for k, v := range a.Parameters {
-		if w, ok := b.Parameters[k]; !ok || w != v {
+		if w, ok := b.Parameters[k]; !ok || !sameValue(a, b, k, v, w) {
 			return false
 		}
 	}
@@ -159,12 +165,23 @@ type paramChange struct {
 	old, new string
 	// added: no explicit old value; removed: no explicit new value.
 	added, removed bool
+	// sensitive values are never shown (docs/secrets.md).
+	sensitive bool
+	// source, when set, is the reason: a parametersFrom reference changed (name is the
+	// parameter it names, "" when it takes every key of its object).
+	source string
 }
 
 func (c paramChange) reason() string {
 	switch {
-	case manifests.IsSensitive(c.name):
-		return fmt.Sprintf("parameter %s changed (value masked)", c.name)
+	case c.source != "":
+		return c.source
+	case c.sensitive && c.removed:
+		return fmt.Sprintf("parameter %s unset: the default applies", c.name)
+	case c.sensitive && c.added:
+		return fmt.Sprintf("parameter %s set: %s", c.name, manifests.SensitiveValue)
+	case c.sensitive:
+		return fmt.Sprintf("parameter %s: %s", c.name, manifests.SensitiveChanged)
 	case c.added:
 		return fmt.Sprintf("parameter %s set: %s", c.name, quoteValue(c.new))
 	case c.removed:
@@ -172,6 +189,36 @@ func (c paramChange) reason() string {
 	default:
 		return fmt.Sprintf("parameter %s: %s → %s", c.name, quoteValue(c.old), quoteValue(c.new))
 	}
+}
+
+// isSensitive reports whether a parameter's values are secrets on either side: a package
+// marks it or its name looks like one, git had it encrypted or takes it from parametersFrom,
+// or a side holds only its digest.
+func isSensitive(old, new *State, name string) bool {
+	for _, s := range []*State{old, new} {
+		if s == nil {
+			continue
+		}
+		if s.Instance != nil && s.Instance.IsSensitive(name) {
+			return true
+		}
+		if s.Package.IsSensitive(name) || manifests.IsSensitiveDigest(s.Parameters[name]) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameValue compares a parameter's values of two states; a sensitive value one side holds as
+// its digest equals the value it digests.
+func sameValue(old, new *State, name, a, b string) bool {
+	if a == b {
+		return true
+	}
+	if !manifests.IsSensitiveDigest(a) && !manifests.IsSensitiveDigest(b) {
+		return false
+	}
+	return manifests.SameSensitive(new.Namespace, new.Name, name, a, b)
 }
 
 func quoteValue(v string) string {
@@ -192,17 +239,17 @@ func changedParameters(old, new *State) []paramChange {
 	var out []paramChange
 	for name, nv := range new.Parameters {
 		ov, had := old.Parameters[name]
-		if had && ov == nv {
+		if had && sameValue(old, new, name, ov, nv) {
 			continue
 		}
 		if old.Package.Parameter(name) == nil {
 			continue
 		}
-		out = append(out, paramChange{name: name, old: ov, new: nv, added: !had})
+		out = append(out, paramChange{name: name, old: ov, new: nv, added: !had, sensitive: isSensitive(old, new, name)})
 	}
 	for name, ov := range old.Parameters {
 		if _, still := new.Parameters[name]; !still {
-			out = append(out, paramChange{name: name, old: ov, removed: true})
+			out = append(out, paramChange{name: name, old: ov, removed: true, sensitive: isSensitive(old, new, name)})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
@@ -265,9 +312,9 @@ func immutableViolation(old, new *State, upgrade bool) string {
 		if !given {
 			newVal = effective(new, par)
 		}
-		if oldVal != newVal {
-			if manifests.IsSensitive(par.Name) {
-				return fmt.Sprintf("parameter %s is immutable but was changed (value masked)", par.Name)
+		if !sameValue(old, new, par.Name, oldVal, newVal) {
+			if isSensitive(old, new, par.Name) {
+				return fmt.Sprintf("parameter %s is immutable but was changed %s", par.Name, manifests.SensitiveChanged)
 			}
 			return fmt.Sprintf("parameter %s is immutable but was changed from %s to %s", par.Name, quoteValue(oldVal), quoteValue(newVal))
 		}

@@ -35,8 +35,12 @@ type State struct {
 	Name      string
 	// Package is the resolved package.
 	Package *manifests.Package
-	// Parameters are the explicitly given values, as KUDO stores them.
+	// Parameters are the explicitly given values, as KUDO stores them; sensitive values as
+	// their digests (manifests.SensitiveDigest).
 	Parameters map[string]string
+	// ParametersFrom are the instance's references to Secrets and ConfigMaps; their values
+	// are read only when a plan renders.
+	ParametersFrom []v1alpha1.ParameterSource
 	// File is where the instance is declared ("" for cluster state).
 	File string
 	// Suspend holds plans until the instance is resumed.

@@ -18,6 +18,9 @@ type Side struct {
 	// BrokenFiles are files that could not be read, with why: instances the other side
 	// declared in them are rejected, never treated as removed.
 	BrokenFiles map[string]string
+	// Encrypted are SOPS-encrypted files read without a key (`kudod plan` without one), with
+	// why: what they declare is not known, so nothing is decided about it.
+	Encrypted map[string]string
 }
 
 // FromIndex builds a Side from a repository index.
@@ -35,22 +38,29 @@ func FromIndex(idx *manifests.Index) Side {
 	for file, fs := range idx.BrokenFiles {
 		s.BrokenFiles[file] = fs.Errors().Error()
 	}
+	if len(idx.Encrypted) > 0 {
+		s.Encrypted = map[string]string{}
+		for file, why := range idx.Encrypted {
+			s.Encrypted[file] = why
+		}
+	}
 	return s
 }
 
 // StateOf is the planner's view of an instance from git.
 func StateOf(in *manifests.Instance) *State {
 	return &State{
-		Namespace:  in.Namespace,
-		Name:       in.Name,
-		Package:    in.Package,
-		Parameters: in.ParameterStrings(),
-		File:       in.File,
-		Suspend:    in.Suspend,
-		Instance:   in,
-		DependsOn:  in.DependsOn,
-		Approval:   in.Approval,
-		Windows:    in.Windows,
+		Namespace:      in.Namespace,
+		Name:           in.Name,
+		Package:        in.Package,
+		Parameters:     in.StoredParameters(),
+		ParametersFrom: in.ParametersFrom,
+		File:           in.File,
+		Suspend:        in.Suspend,
+		Instance:       in,
+		DependsOn:      in.DependsOn,
+		Approval:       in.Approval,
+		Windows:        in.Windows,
 	}
 }
 
@@ -70,6 +80,9 @@ type Result struct {
 	Decisions []Decision `json:"decisions"`
 	// Held is set when the whole commit is held (ErrEmptyCommit); every decision is then rejected.
 	Held error `json:"-"`
+	// Encrypted lists the newer side's encrypted files that could not be read for want of a
+	// key: "FILE: encrypted, key not available".
+	Encrypted []string `json:"encrypted,omitempty"`
 }
 
 // HasChanges reports whether any decision runs a plan or removes an instance.
@@ -127,6 +140,9 @@ func Diff(old, new Side, opts Options) Result {
 		switch {
 		case n == nil && new.Invalid[k] != "":
 			res.Decisions = append(res.Decisions, rejectedInvalid(k, o, new.Invalid[k]))
+		case n == nil && o != nil && new.Encrypted[o.File] != "":
+			d := Decision{Namespace: o.Namespace, Instance: o.Name, Old: o, Action: ActionNone, Reasons: []string{o.File + ": " + new.Encrypted[o.File]}}
+			res.Decisions = append(res.Decisions, d)
 		case n == nil && o != nil && new.BrokenFiles[o.File] != "":
 			// The file no longer parses: the instance may well still be in it. Broken files are
 			// rejected, never removed (docs/design.md, Plan selection).
@@ -145,7 +161,11 @@ func Diff(old, new Side, opts Options) Result {
 			res.Decisions = append(res.Decisions, Decide(o, n))
 		}
 	}
-	if removed > 0 && removed == len(old.Instances) && len(new.Instances) == 0 && len(new.Invalid) == 0 && len(new.BrokenFiles) == 0 && !opts.AllowEmpty {
+	for file, why := range new.Encrypted {
+		res.Encrypted = append(res.Encrypted, file+": "+why)
+	}
+	sort.Strings(res.Encrypted)
+	if removed > 0 && removed == len(old.Instances) && len(new.Instances) == 0 && len(new.Invalid) == 0 && len(new.BrokenFiles) == 0 && len(new.Encrypted) == 0 && !opts.AllowEmpty {
 		res.Held = ErrEmptyCommit
 		for i := range res.Decisions {
 			res.Decisions[i] = reject(res.Decisions[i], ErrEmptyCommit.Error())

@@ -92,7 +92,7 @@ type InstanceSpec struct {
 	// +optional
 	DriftInterval *metav1.Duration `json:"driftInterval,omitempty"`
 	// ParametersFrom takes parameter values from Secrets and ConfigMaps in the instance's
-	// namespace (docs/security.md). The values are read when a plan renders and are never
+	// namespace (docs/secrets.md). The values are read when a plan renders and are never
 	// written to the Instance; only a digest of them is kept in the status.
 	// +optional
 	ParametersFrom []ParameterSource `json:"parametersFrom,omitempty"`
@@ -355,6 +355,11 @@ type InstanceStatus struct {
 	// HandledRollback is the UID of the last rollback request acted on.
 	// +optional
 	HandledRollback string `json:"handledRollback,omitempty"`
+	// ParametersFrom records, per spec.parametersFrom reference, a digest of the values the
+	// last plan rendered with (never the values): a change of a digest runs the parameters'
+	// trigger plan (docs/secrets.md).
+	// +optional
+	ParametersFrom []ParameterSourceStatus `json:"parametersFrom,omitempty"`
 }
 
 // WaitReason says what a plan waits for before it starts.
@@ -386,6 +391,21 @@ type WaitingPlan struct {
 	// replaces a plan that waits.
 	// +optional
 	Replaced string `json:"replaced,omitempty"`
+}
+
+// ParameterSourceStatus is what a parametersFrom reference gave the last plan.
+type ParameterSourceStatus struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// +optional
+	Key string `json:"key,omitempty"`
+	// Parameters are the parameters the reference set.
+	// +optional
+	Parameters []string `json:"parameters,omitempty"`
+	// Digest is a salted SHA-256 digest of the parameters' values; empty when an optional
+	// object or key was missing.
+	// +optional
+	Digest string `json:"digest,omitempty"`
 }
 
 // ActivePlan identifies the running plan.

@@ -80,6 +80,8 @@ type Repository struct {
 	// ServiceAccountName is impersonated by the plans of the repository's instances that name
 	// no service account of their own (docs/security.md).
 	ServiceAccountName string
+	// Decryption decrypts SOPS-encrypted instance files when Provider is set.
+	Decryption Decryption
 }
 
 // Webhook configures the repository's push webhook.

@@ -95,6 +95,7 @@ func (d *decoder) repository(n *yaml.Node, field string) (Repository, *yaml.Node
 		"namespaces":         func(v *yaml.Node, f string) { r.Namespaces = d.namespaces(v, f) },
 		"allowClusterScoped": func(v *yaml.Node, f string) { b := d.boolean(v, f); r.AllowClusterScoped = &b },
 		"serviceAccountName": func(v *yaml.Node, f string) { r.ServiceAccountName = d.serviceAccountName(v, f) },
+		"decryption":         func(v *yaml.Node, f string) { r.Decryption = d.decryption(v, f) },
 	})
 	if nameNode == nil {
 		nameNode = n

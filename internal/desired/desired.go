@@ -64,7 +64,7 @@ type Plan struct {
 
 // Plan indexes a snapshot of a repository and plans it against the repository's Instances.
 func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapshot) (*Plan, error) {
-	idx, err := p.Store.IndexSnapshot(repo.Name, snap)
+	idx, err := p.Store.IndexSnapshot(ctx, repo.Name, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +143,7 @@ func (p *Planner) clusterSide(ctx context.Context, repository string, existing m
 			Name:           in.Name,
 			Package:        p.oldPackage(ctx, repository, in, current, log),
 			Parameters:     in.Spec.Parameters,
+			ParametersFrom: in.Spec.ParametersFrom,
 			File:           in.Spec.Source.Path,
 			Suspend:        in.Spec.Suspend,
 			NeverCompleted: in.Status.Applied == nil,
@@ -190,9 +191,10 @@ func Instance(repository, revision string, in *manifests.Instance, plan *v1alpha
 			Finalizers: []string{v1alpha1.FinalizerCleanup},
 		},
 		Spec: v1alpha1.InstanceSpec{
-			Operator:        v1alpha1.OperatorRef{Name: p.Name, Version: p.OperatorVersion, AppVersion: p.AppVersion},
-			PackageDigest:   p.Digest,
-			Parameters:      in.ParameterStrings(),
+			Operator:      v1alpha1.OperatorRef{Name: p.Name, Version: p.OperatorVersion, AppVersion: p.AppVersion},
+			PackageDigest: p.Digest,
+			// Sensitive values as their digests: the values stay in git (docs/secrets.md).
+			Parameters:      in.StoredParameters(),
 			Source:          v1alpha1.SourceRef{Repository: repository, Path: in.File, PackagePath: p.Dir, Revision: revision},
 			Plan:            plan,
 			Schedules:       in.Schedules,

@@ -32,7 +32,9 @@ import (
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/internal/lanes"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/metrics"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/internal/store"
 	"github.com/kudod-dev/kudod/manifests"
 )
@@ -69,6 +71,9 @@ type Options struct {
 	HistoryLimit int
 	// Notifier is told how plans ended (nil: nobody is).
 	Notifier Notifier
+	// Masker learns the sensitive values plans render with, and masks what the controller
+	// writes (docs/secrets.md).
+	Masker *mask.Masker
 }
 
 // Controller runs the plans of Instances. Each plan runs in its own goroutine (an
@@ -90,6 +95,12 @@ type Controller struct {
 	now            func() time.Time
 	historyLimit   int
 	notifier       Notifier
+	masker         *mask.Masker
+	// params resolves the values a plan renders with (Reader reads the Secrets and
+	// ConfigMaps of parametersFrom directly, never through a cache).
+	params *parameters.Resolver
+	// rechecks holds the repositories whose instances are being queued by RecheckSources.
+	rechecks sync.Map
 
 	// ctx outlives reconciles: executions run on it.
 	ctx     context.Context
@@ -127,7 +138,8 @@ func New(opts Options) *Controller {
 	return &Controller{
 		client: opts.Client, reader: opts.Reader, engine: opts.Engine, store: opts.Store, recorder: opts.Recorder,
 		reporter: opts.Reporter, metrics: opts.Metrics, driftIntervals: opts.DriftIntervals, gateDefaults: opts.Gates, lanes: opts.Lanes, stepTimeout: opts.StepTimeout,
-		workers: opts.Workers, log: opts.Log, now: opts.Now, historyLimit: opts.HistoryLimit, notifier: opts.Notifier,
+		workers: opts.Workers, log: opts.Log, now: opts.Now, historyLimit: opts.HistoryLimit, notifier: opts.Notifier, masker: opts.Masker,
+		params:       &parameters.Resolver{Reader: opts.Reader, Git: opts.Store, Masker: opts.Masker},
 		exited:       make(chan event.GenericEvent, 1024),
 		running:      map[types.NamespacedName]*execution{},
 		ended:        map[types.NamespacedName]string{},
@@ -242,7 +254,11 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case sched.start != nil:
 		r.start(inst, *sched.start)
 	default:
-		// Idle: compare the objects with what the plans applied.
+		// Idle: a changed Secret or ConfigMap of parametersFrom runs a plan as git would;
+		// else compare the objects with what the plans applied.
+		if requested, err := r.checkSources(ctx, inst); err != nil || requested {
+			return result, err
+		}
 		next, err := r.reconcileDrift(ctx, inst)
 		if next > 0 && (result.RequeueAfter == 0 || next < result.RequeueAfter) {
 			result.RequeueAfter = next
@@ -480,10 +496,12 @@ func removedIn(inst *v1alpha1.Instance) string {
 	return inst.Spec.Source.Revision
 }
 
-// patchStatus changes an Instance's status with a merge patch of just what changed.
+// patchStatus changes an Instance's status with a merge patch of just what changed; no message
+// it writes shows a sensitive value.
 func (r *Controller) patchStatus(ctx context.Context, inst *v1alpha1.Instance, mutate func(*v1alpha1.InstanceStatus)) error {
 	orig := inst.DeepCopy()
 	mutate(&inst.Status)
+	maskStatus(r.masker, &inst.Status)
 	if err := r.client.Status().Patch(ctx, inst, client.MergeFrom(orig)); err != nil {
 		return fmt.Errorf("update status of %s/%s: %w", inst.Namespace, inst.Name, err)
 	}

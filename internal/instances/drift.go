@@ -63,9 +63,13 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
 	}
-	desired, err := eng.Desired(ctx, inst, pkg, inst.Spec.Parameters, r.store.Finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
+	values, err := r.params.Resolve(ctx, inst, pkg)
 	if err != nil {
-		return interval, fmt.Errorf("drift check of %s: %w", key, err)
+		return interval, fmt.Errorf("drift check of %s: %w", key, r.masker.Error(err))
+	}
+	desired, err := eng.Desired(ctx, inst, pkg, values.Params, r.store.Finder(inst.Spec.Source.Repository, inst.Spec.Source.Revision))
+	if err != nil {
+		return interval, fmt.Errorf("drift check of %s: %w", key, r.masker.Error(err))
 	}
 	drifted, err := eng.Drift(ctx, desired)
 	if err != nil {

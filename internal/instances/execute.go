@@ -14,6 +14,7 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/forge"
+	"github.com/kudod-dev/kudod/internal/parameters"
 	"github.com/kudod-dev/kudod/manifests"
 )
 
@@ -39,11 +40,30 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		return
 	}
 	paramsErr := planParameters(inst, pkg, &ps)
+	// The plan's identity (docs/security.md): refused outside the repository's lane; what it
+	// reads besides its objects (parametersFrom) is read with its rights too.
+	eng, engErr := r.engineFor(inst)
+	// The values the plan renders with: sensitive ones from git and parametersFrom, never
+	// written to the Instance (docs/secrets.md).
+	values, err := r.resolver(eng).Resolve(ctx, inst, pkg)
+	if values != nil && len(inst.Spec.ParametersFrom) > 0 {
+		ps.sources, ps.sourcesRead = values.Sources, true
+	}
+	if err != nil && !parameters.IsError(err) {
+		log.Error(err, "parameter values not available; retrying on the next reconcile")
+		report(forge.StateError, "kudod could not read the parameter values: "+err.Error())
+		r.requeueAfter(ctx, inst, 30*time.Second)
+		return
+	}
+	params := inst.Spec.Parameters
+	if err == nil {
+		params = values.Params
+	}
 	run := &applier.Run{
 		Instance:    inst,
 		Package:     pkg,
 		Plan:        ps.plan,
-		Params:      withPlanParameters(inst.Spec.Parameters, ps.params),
+		Params:      withPlanParameters(params, ps.params),
 		Children:    r.store.Finder(repo, inst.Spec.Source.Revision),
 		Inventory:   applier.NewInventory(inst.Status.Inventory),
 		StepTimeout: r.stepTimeout,
@@ -68,9 +88,10 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 
 	// Render everything before the first write (docs/design.md, Running a plan).
 	var rp *applier.RenderedPlan
-	eng, err := r.engineFor(inst)
 	switch {
-	case err != nil:
+	case engErr != nil:
+		err = engErr
+	case err != nil: // a missing Secret or key, a value the parameter does not take
 	case !ok:
 		err = fmt.Errorf("%s has no plan %q", pkg.ID(), ps.plan)
 	case paramsErr != nil:
@@ -79,6 +100,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 		rp, err = eng.Render(ctx, run)
 	}
 	if err != nil {
+		err = r.masker.Error(err)
 		tree = applier.NewPlanStatus(orEmptyPlan(plan, ps.plan), ps.uid, ps.trigger, ps.revision, ps.reasons, started)
 		tree.Status, tree.Message = v1alpha1.StatusFatalError, err.Error()
 		r.recordEnd(ctx, inst, ps, tree, nil, err)
@@ -127,7 +149,7 @@ func (r *Controller) execute(ctx context.Context, ex *execution, inst *v1alpha1.
 	switch {
 	case err == nil:
 		r.releasePlanScoped(ctx, inst, pkg, ps, run, rp)
-		if perr := r.prune(ctx, eng, inst, pkg, run, rp); perr != nil {
+		if perr := r.prune(ctx, eng, inst, pkg, params, run, rp); perr != nil {
 			log.Error(perr, "prune failed; the objects stay in the inventory and are pruned after the next plan")
 			r.recorder.Eventf(inst, nil, corev1.EventTypeWarning, "PruneFailed", "RunPlan", "prune failed: %v", perr)
 		}
@@ -206,6 +228,7 @@ func markStarted(s *v1alpha1.InstanceStatus, inst *v1alpha1.Instance, pkg *manif
 	}
 	s.LastPlan = &v1alpha1.PlanSummary{Name: ps.plan, UID: ps.uid, Status: v1alpha1.StatusInProgress, Trigger: ps.trigger, Revision: ps.revision, StartTime: &start}
 	markHandled(s, ps)
+	recordSources(s, ps)
 	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 	s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown, Reason: "PlanInProgress", Message: fmt.Sprintf("plan %s is running", ps.plan), ObservedGeneration: inst.Generation})
 	apimeta.RemoveStatusCondition(&s.Conditions, v1alpha1.ConditionStalled)
@@ -246,6 +269,7 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 			s.LastPlan.SupersededBy = super.by
 		}
 		markHandled(s, ps)
+		recordSources(s, ps)
 		if run != nil {
 			s.Inventory = run.Inventory.Entries()
 		}
@@ -273,11 +297,15 @@ func (r *Controller) recordEnd(ctx context.Context, inst *v1alpha1.Instance, ps 
 	}
 }
 
-// appliedState records what a completed git plan applied; sensitive values are masked.
+// appliedState records what a completed git plan applied; a sensitive value as its salted
+// digest (the Instance holds no other form of it).
 func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedState {
 	params := map[string]string{}
 	for k, v := range inst.Spec.Parameters {
-		params[k] = manifests.DisplayValue(k, v)
+		if !manifests.IsSensitiveDigest(v) && manifests.IsSensitive(k) {
+			v = manifests.SensitiveDigest(inst.Namespace, inst.Name, k, v)
+		}
+		params[k] = v
 	}
 	if len(params) == 0 {
 		params = nil
@@ -291,15 +319,15 @@ func appliedState(inst *v1alpha1.Instance, now metav1.Time) *v1alpha1.AppliedSta
 }
 
 // prune deletes inventory objects no plan of the package renders any more (docs/design.md,
-// Pruning).
-func (r *Controller) prune(ctx context.Context, eng *applier.Engine, inst *v1alpha1.Instance, pkg *manifests.Package, run *applier.Run, rp *applier.RenderedPlan) error {
+// Pruning), with the instance's own values (base: without a run's plan-scoped ones).
+func (r *Controller) prune(ctx context.Context, eng *applier.Engine, inst *v1alpha1.Instance, pkg *manifests.Package, base map[string]string, run *applier.Run, rp *applier.RenderedPlan) error {
 	if inst.Spec.Suspend {
 		return nil
 	}
 	if len(run.Inventory.Without(rp.Inventory(inst.Namespace))) == 0 {
 		return nil // everything in the inventory is what this plan just applied: nothing is stale
 	}
-	keep, err := eng.Rendered(ctx, inst, pkg, inst.Spec.Parameters, run.Children)
+	keep, err := eng.Rendered(ctx, inst, pkg, base, run.Children)
 	if err != nil {
 		return err
 	}

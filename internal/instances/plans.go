@@ -22,6 +22,17 @@ type planStart struct {
 	user   string
 	// Recovery and plan-scoped parameters (retry.go, rollback.go, planparams.go).
 	recovery
+	// sources are the digests of what parametersFrom gave the plan, recorded in
+	// status.parametersFrom when sourcesRead.
+	sources     []v1alpha1.ParameterSourceStatus
+	sourcesRead bool
+}
+
+// recordSources records what parametersFrom gave the plan (digests only).
+func recordSources(s *v1alpha1.InstanceStatus, ps planStart) {
+	if ps.sourcesRead {
+		s.ParametersFrom = ps.sources
+	}
 }
 
 // errSuperseded ends a plan that a newer one replaces.

@@ -6,6 +6,7 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/lanes"
+	"github.com/kudod-dev/kudod/internal/parameters"
 )
 
 // engineFor returns the engine an instance's plans, prunes, deletions and drift checks run
@@ -28,4 +29,16 @@ func (r *Controller) engineFor(inst *v1alpha1.Instance) (*applier.Engine, error)
 		t.User = lanes.Username(inst.Namespace, sa)
 	}
 	return r.engine.For(t)
+}
+
+// resolver is the parameter resolver for an instance's plan: parametersFrom is read with the
+// rights of the service account the plan impersonates, or else with the daemon's own through
+// its direct reader (never the manager's cache, which would watch every Secret).
+func (r *Controller) resolver(eng *applier.Engine) *parameters.Resolver {
+	if eng == nil || eng.User() == "" {
+		return r.params
+	}
+	res := *r.params
+	res.Reader = eng.Reader()
+	return &res
 }

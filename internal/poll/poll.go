@@ -172,6 +172,12 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		return err
 	}
 	p.log.Info("planned", "revision", v1alpha1.ShortRevision(snap.Commit), "instances", len(plan.Index.Instances), "changes", countChanges(plan.Result))
+	if errs := plan.Index.DecryptErrors; len(errs) > 0 {
+		// An encrypted file that cannot be decrypted may hold instances nobody can name: the
+		// commit fails as a whole (docs/secrets.md).
+		p.log.Info("cannot decrypt", "files", len(errs), "first", errs[0].Error())
+		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: errs[0].Error()})
+	}
 	if plan.Held != nil {
 		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: plan.Held.Error()})
 		p.markActed(snap.Commit)
@@ -202,6 +208,11 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		if err := errors.Join(errs...); err != nil {
 			return err // acted stays behind: the next poll tries again
 		}
+	}
+	if undecrypted := plan.Index.DecryptErrors; len(undecrypted) > 0 {
+		// The commit is planned again on the next poll, with the keys as they are then: a key
+		// added to the decryption Secret applies without a new commit.
+		return fmt.Errorf("%d files cannot be decrypted: %w", len(undecrypted), undecrypted[0])
 	}
 	p.markActed(snap.Commit)
 	return nil

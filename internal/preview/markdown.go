@@ -50,6 +50,9 @@ func (r *Report) Markdown(limit int) string {
 	if len(sections) == 0 && r.Held == nil {
 		sections = append(sections, "\nNo plan runs: the change touches no instance.\n")
 	}
+	for _, e := range r.Encrypted {
+		sections = append(sections, "\n🔒 `"+e+"`\n")
+	}
 	footer := "\n<sub>kudod computed this with server-side dry-run requests against the cluster; nothing was changed. Secret data and sensitive parameters are masked.</sub>\n"
 	budget := limit - b.Len() - len(footer) - 200
 	left := 0

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kudod-dev/kudod/applier"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/planner"
 )
 
@@ -108,7 +109,7 @@ func TestMarkdown(t *testing.T) {
 			},
 			sensitive: []string{"hunter2", "s3cr3t-value", "ab"},
 			limit:     65536,
-			want:      []string{"parameter DB_PASSWORD: *** → ***", "parameter MODE: ab → cd", "-  password: ***", "> TOKEN *** is not base64"},
+			want:      []string{"parameter DB_PASSWORD: <sensitive> → <sensitive>", "parameter MODE: ab → cd", "-  password: <sensitive>", "> TOKEN <sensitive> is not base64"},
 			absent:    []string{"hunter2", "s3cr3t-value"},
 		},
 		{
@@ -139,7 +140,7 @@ func TestMarkdown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := tt.rep
-			rep.Repository, rep.Ref, rep.SHA, rep.sensitive = "platform", "refs/pull/7/head", sha, tt.sensitive
+			rep.Repository, rep.Ref, rep.SHA, rep.masker = "platform", "refs/pull/7/head", sha, maskerOf(tt.sensitive...)
 			md := rep.Markdown(tt.limit)
 			if n := utf8.RuneCountInString(md); n > tt.limit {
 				t.Errorf("%d characters, over the limit of %d", n, tt.limit)
@@ -164,13 +165,21 @@ func TestMarkdown(t *testing.T) {
 	}
 }
 
+// maskerOf is a Masker that knows values.
+func maskerOf(values ...string) *mask.Masker {
+	m := mask.New()
+	m.Add(values...)
+	return m
+}
+
 func TestSummaryValidAndFirstProblem(t *testing.T) {
 	tests := []struct {
-		name    string
-		rep     Report
-		valid   bool
-		summary string
-		problem string
+		name      string
+		rep       Report
+		sensitive []string
+		valid     bool
+		summary   string
+		problem   string
 	}{
 		{name: "empty", rep: Report{}, valid: true, summary: "no instance changes"},
 		{name: "one deploy", rep: Report{Decisions: []planner.Decision{{Namespace: "a", Instance: "x", Action: planner.ActionDeploy, Plan: "deploy"}}}, valid: true, summary: "1 instance: 1 deploy"},
@@ -179,24 +188,25 @@ func TestSummaryValidAndFirstProblem(t *testing.T) {
 			rep: Report{
 				Decisions: []planner.Decision{update("a", "x"), {Namespace: "a", Instance: "y", Action: planner.ActionRejected, Error: "KEY abcdef is immutable"}},
 				Failures:  map[string]string{"a/x": "dry-run: admission webhook denied the request"},
-				sensitive: []string{"abcdef"},
 			},
-			summary: "2 instances: 1 cannot run, 1 rejected, 1 update",
-			problem: "a/x: dry-run: admission webhook denied the request",
+			sensitive: []string{"abcdef"},
+			summary:   "2 instances: 1 cannot run, 1 rejected, 1 update",
+			problem:   "a/x: dry-run: admission webhook denied the request",
 		},
 		{
 			name: "a rejection is masked",
 			rep: Report{
 				Decisions: []planner.Decision{{Namespace: "a", Instance: "y", Action: planner.ActionRejected, Error: "KEY abcdef is immutable"}},
-				sensitive: []string{"abcdef"},
 			},
-			summary: "1 instance: 1 rejected",
-			problem: "a/y: KEY *** is immutable",
+			sensitive: []string{"abcdef"},
+			summary:   "1 instance: 1 rejected",
+			problem:   "a/y: KEY <sensitive> is immutable",
 		},
 		{name: "held", rep: Report{Held: errors.New("removes every instance")}, summary: "removes every instance", problem: "removes every instance"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.rep.masker = maskerOf(tt.sensitive...)
 			if got := tt.rep.Valid(); got != tt.valid {
 				t.Errorf("Valid() = %v", got)
 			}

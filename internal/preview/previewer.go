@@ -9,6 +9,9 @@ import (
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
 	"github.com/kudod-dev/kudod/internal/desired"
+	"github.com/kudod-dev/kudod/internal/mask"
+	"github.com/kudod-dev/kudod/internal/parameters"
+	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
 )
@@ -20,6 +23,11 @@ type Previewer struct {
 	Planner *desired.Planner
 	// Engine renders and dry-runs each instance's plan.
 	Engine *applier.Engine
+	// Params reads the values of parametersFrom (GETs of the API server itself).
+	Params *parameters.Resolver
+	// Masker learns every sensitive value of the preview and masks the report
+	// (docs/secrets.md).
+	Masker *mask.Masker
 }
 
 // Preview builds the report of a snapshot (a pull request's head) of a repository.
@@ -29,15 +37,11 @@ func (p *Previewer) Preview(ctx context.Context, repo desired.Repository, snap s
 		return nil, err
 	}
 	rep := &Report{Repository: repo.Name, Ref: snap.RefName, SHA: snap.Commit, Decisions: plan.Decisions, Held: plan.Held,
-		Changes: map[string][]applier.ObjectChange{}, Failures: map[string]string{}}
-	for _, in := range plan.Index.Instances {
-		rep.hideSensitive(in.ParameterStrings())
-	}
-	for _, in := range plan.Index.Invalid {
-		rep.hideSensitive(in.ParameterStrings())
-	}
-	for _, in := range plan.Existing {
-		rep.hideSensitive(in.Spec.Parameters)
+		Changes: map[string][]applier.ObjectChange{}, Failures: map[string]string{}, Encrypted: plan.Encrypted, masker: p.Masker}
+	for _, list := range [][]*manifests.Instance{plan.Index.Instances, plan.Index.Invalid} {
+		for _, in := range list {
+			p.Masker.Add(in.SensitiveValues()...)
+		}
 	}
 	for i := range plan.Decisions {
 		d := &plan.Decisions[i]
@@ -80,8 +84,22 @@ func (p *Previewer) previewDecision(ctx context.Context, repo desired.Repository
 		inst.UID = types.UID("preview-" + d.Key())
 	}
 	inst.CreationTimestamp = metav1.Now()
+	// The plan renders with the values themselves: git's as read (decrypted), and what
+	// parametersFrom holds in the cluster now.
+	params := d.New.Instance.ParameterStrings()
+	if p.Params != nil {
+		sourced, _, err := p.Params.ReadSources(ctx, inst.Namespace, inst.Name, inst.Spec.ParametersFrom, d.New.Package)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range sourced {
+			if _, inline := params[k]; !inline {
+				params[k] = v
+			}
+		}
+	}
 	run := &applier.Run{
-		Instance: inst, Package: d.New.Package, Plan: d.Plan, Params: inst.Spec.Parameters,
+		Instance: inst, Package: d.New.Package, Plan: d.Plan, Params: params,
 		Children: p.Planner.Store.Finder(repository, snap.Commit), Inventory: inv,
 	}
 	return engine.Preview(ctx, run)

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/kudod-dev/kudod/applier"
-	"github.com/kudod-dev/kudod/manifests"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/planner"
 )
 
@@ -29,8 +29,11 @@ type Report struct {
 	Failures map[string]string
 	// Held is set when the commit would remove every instance.
 	Held error
-	// sensitive are values of sensitive parameters, kept out of every line of the report.
-	sensitive []string
+	// Encrypted lists encrypted files no key could be given for: "FILE: encrypted, key not
+	// available" (`kudod preview` without a key).
+	Encrypted []string
+	// masker keeps sensitive values out of every line of the report.
+	masker *mask.Masker
 }
 
 // Valid reports whether the change can be merged: nothing rejected, everything renders.
@@ -95,21 +98,5 @@ func (r *Report) FirstProblem() string {
 	return ""
 }
 
-// hideSensitive adds values of sensitive parameters to mask in every line of the report.
-func (r *Report) hideSensitive(params map[string]string) {
-	for k, v := range params {
-		if manifests.IsSensitive(k) {
-			r.sensitive = append(r.sensitive, v)
-		}
-	}
-}
-
-// mask replaces values of sensitive parameters (three characters or more) with ***.
-func (r *Report) mask(s string) string {
-	for _, v := range r.sensitive {
-		if len(v) >= 3 {
-			s = strings.ReplaceAll(s, v, manifests.MaskedValue)
-		}
-	}
-	return s
-}
+// mask replaces sensitive values, in any of their forms, with <sensitive> (docs/secrets.md).
+func (r *Report) mask(s string) string { return r.masker.Mask(s) }

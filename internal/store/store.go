@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/sources"
 )
@@ -25,7 +26,9 @@ const defaultLimit = 16
 // thousand instances of one package at one commit cost one load; a commit no longer in memory
 // (after a restart) is read again from the git cache.
 type Store struct {
-	cache        *manifests.PackageCache
+	cache *manifests.PackageCache
+	// masker learns the sensitive values of every index (docs/secrets.md).
+	masker       *mask.Masker
 	mu           sync.Mutex
 	repositories map[string]repository
 	indexes      map[string]*indexEntry // repository + "@" + revision
@@ -36,6 +39,10 @@ type Store struct {
 type repository struct {
 	git  Snapshots
 	path string
+	// decrypter, when set, makes the decrypter of the repository's SOPS-encrypted files for
+	// one index (internal/decrypt); without it they are listed as encrypted, key not
+	// available (manifests.Index.Encrypted).
+	decrypter func(ctx context.Context) manifests.Decrypter
 }
 
 type indexEntry struct {
@@ -56,20 +63,59 @@ func (s *Store) AddRepository(name string, git Snapshots, path string) {
 	s.repositories[name] = repository{git: git, path: path}
 }
 
+// SetDecryption makes a known repository's SOPS-encrypted files readable: decrypter returns
+// the decrypter for one index, with the keys as they are then.
+func (s *Store) SetDecryption(repository string, decrypter func(ctx context.Context) manifests.Decrypter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.repositories[repository]; ok {
+		r.decrypter = decrypter
+		s.repositories[repository] = r
+	}
+}
+
+// SetMasker has the store tell m the sensitive values of every index it builds.
+func (s *Store) SetMasker(m *mask.Masker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.masker = m
+}
+
 // IndexSnapshot indexes a snapshot of a known repository and keeps the index, so executions
 // find its packages without reading git again.
-func (s *Store) IndexSnapshot(repository string, snap sources.Snapshot) (*manifests.Index, error) {
+func (s *Store) IndexSnapshot(ctx context.Context, repository string, snap sources.Snapshot) (*manifests.Index, error) {
 	s.mu.Lock()
 	repo, known := s.repositories[repository]
 	s.mu.Unlock()
 	if !known {
 		return nil, fmt.Errorf("repository %q is not configured", repository)
 	}
-	idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+	idx, err := s.indexTree(ctx, repo, snap)
 	if err != nil {
 		return nil, fmt.Errorf("index %s at %s: %w", repository, v1alpha1.ShortRevision(snap.Commit), err)
 	}
 	s.remember(repository, snap.Commit, idx)
+	return idx, nil
+}
+
+// indexTree indexes a snapshot with the repository's settings, and learns its sensitive values.
+func (s *Store) indexTree(ctx context.Context, repo repository, snap sources.Snapshot) (*manifests.Index, error) {
+	opts := manifests.IndexOptions{Path: repo.path, Cache: s.cache}
+	if repo.decrypter != nil {
+		opts.Decrypter = repo.decrypter(ctx)
+	}
+	idx, err := manifests.IndexRepository(snap.FS, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	m := s.masker
+	s.mu.Unlock()
+	for _, list := range [][]*manifests.Instance{idx.Instances, idx.Invalid} {
+		for _, in := range list {
+			m.Add(in.SensitiveValues()...)
+		}
+	}
 	return idx, nil
 }
 
@@ -96,7 +142,7 @@ func (s *Store) index(ctx context.Context, repository, revision string) (*manife
 			e.err = fmt.Errorf("read %s at %s: %w", repository, v1alpha1.ShortRevision(revision), err)
 			return
 		}
-		e.idx, e.err = manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+		e.idx, e.err = s.indexTree(ctx, repo, snap)
 	})
 	if e.err != nil {
 		s.mu.Lock()
@@ -153,6 +199,24 @@ func (s *Store) PackageAt(ctx context.Context, repository, revision, dir, digest
 		return nil, fmt.Errorf("package %s at %s in %s is broken: %w", dir, short, repository, fs)
 	}
 	return nil, fmt.Errorf("no package at %s in %s at %s", dir, repository, short)
+}
+
+// Instance returns the instance "<namespace>/<name>" a repository declares at a revision, as
+// read from git: with the sensitive values the Instance object holds only as digests.
+func (s *Store) Instance(ctx context.Context, repository, revision, key string) (*manifests.Instance, error) {
+	idx, err := s.index(ctx, repository, revision)
+	if err != nil {
+		return nil, err
+	}
+	if in := idx.Instance(key); in != nil {
+		return in, nil
+	}
+	for _, in := range idx.Invalid {
+		if in.Key() == key {
+			return nil, fmt.Errorf("instance %s at %s in %s is invalid: %w", key, v1alpha1.ShortRevision(revision), repository, idx.InvalidFindings[key])
+		}
+	}
+	return nil, fmt.Errorf("%s declares no instance %s at %s", repository, key, v1alpha1.ShortRevision(revision))
 }
 
 // InstancePackage returns the package an Instance's spec names.

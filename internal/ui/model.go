@@ -508,7 +508,13 @@ func hasRun(runs []Execution, plan, uid string) bool {
 func parameters(in *v1alpha1.Instance) []Parameter {
 	out := make([]Parameter, 0, len(in.Spec.Parameters))
 	for k, v := range in.Spec.Parameters {
-		out = append(out, Parameter{Name: k, Value: manifests.DisplayValue(k, v), Sensitive: sensitive(k)})
+		// A sensitive value is stored as a digest (docs/secrets.md); a name that looks like a
+		// secret is masked whatever it holds.
+		if manifests.IsSensitiveDigest(v) || sensitive(k) {
+			out = append(out, Parameter{Name: k, Value: manifests.SensitiveValue, Sensitive: true})
+			continue
+		}
+		out = append(out, Parameter{Name: k, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -255,7 +255,7 @@ func TestInstanceJSON(t *testing.T) {
 	if check := up.Phases[2].Steps[0]; check.Start != nil || check.End != nil {
 		t.Errorf("pending step has timing: %+v", check.Timing)
 	}
-	if app.Message != "waiting for the password ***" {
+	if app.Message != "waiting for the password <sensitive>" {
 		t.Errorf("step message %q: the password is not masked", app.Message)
 	}
 	if d.Plans[0].Start != nil || d.Plans[0].Command != "kudod trigger web backup -n demo --context prod" {
@@ -270,7 +270,7 @@ func TestInstanceJSON(t *testing.T) {
 		t.Errorf("history link: %q", d.History[1].RevisionURL)
 	}
 
-	wantParams := []Parameter{{Name: "API_TOKEN", Value: "***", Sensitive: true}, {Name: "DB_PASSWORD", Value: "***", Sensitive: true}, {Name: "GREETING", Value: "hello"}}
+	wantParams := []Parameter{{Name: "API_TOKEN", Value: "<sensitive>", Sensitive: true}, {Name: "DB_PASSWORD", Value: "<sensitive>", Sensitive: true}, {Name: "GREETING", Value: "hello"}}
 	if len(d.Parameters) != 3 || d.Parameters[0] != wantParams[0] || d.Parameters[1] != wantParams[1] || d.Parameters[2] != wantParams[2] {
 		t.Errorf("parameters: %+v", d.Parameters)
 	}
@@ -368,7 +368,7 @@ func TestNoSensitiveValueInAnyResponse(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(strings.Join(bodies, "\n"), `"DB_PASSWORD","value":"***"`) {
+	if !strings.Contains(strings.Join(bodies, "\n"), `"DB_PASSWORD","value":"\u003csensitive\u003e"`) {
 		t.Error("the masked parameter is not in the instance's JSON")
 	}
 }

@@ -35,7 +35,7 @@ func TestPullRequestPreviews(t *testing.T) {
 	head := s.repo.Refs(t)["refs/pull/1/head"]
 	s.waitStatus(t, head, "kudod/preview", "success", "1 instance: 1 update", time.Minute)
 	body := waitComment(t, s, pr, head[:7])
-	for _, want := range []string{"`" + s.ns + "/a`: update → plan `deploy`", "parameter VALUE set: two", "parameter DB_PASSWORD changed (value masked)",
+	for _, want := range []string{"`" + s.ns + "/a`: update → plan `deploy`", "parameter VALUE set: two", "parameter DB_PASSWORD: (sensitive value changed)",
 		"ConfigMap/" + s.ns + "/a-config` configured", "-  value: one", "+  value: two", "Secret/" + s.ns + "/a-db` configured"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the comment lacks %q:\n%s", want, body)

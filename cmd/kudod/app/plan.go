@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
+	"github.com/kudod-dev/kudod/internal/decrypt"
 	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/planner"
 	"github.com/kudod-dev/kudod/sources"
@@ -25,6 +26,7 @@ func newPlanCommand(s streams) *cobra.Command {
 		ps                                       planSettings
 		cluster                                  bool
 		kf                                       kubeFlags
+		ageKeyFile                               string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR|URL --from REV --to REV",
@@ -46,7 +48,11 @@ Instances' spec.dependsOn must name instances that exist: those of the newer rev
 with --cluster (or --kubeconfig, --context), the Instances in the cluster. A dependency
 cycle or a missing dependency rejects the instances concerned. The output shows the order
 the plans run in, which wait for approval, and when maintenance windows let them start
-(docs/operations.md).`,
+(docs/operations.md).
+
+SOPS-encrypted instance files are decrypted with the age keys of --age-key-file,
+$SOPS_AGE_KEY_FILE or $SOPS_AGE_KEY; without a key they are listed as "encrypted, key not
+available". Sensitive values print as <sensitive>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
@@ -75,13 +81,20 @@ the plans run in, which wait for approval, and when maintenance windows let them
 			}
 			defer closeRepo()
 			cache := manifests.NewPackageCache()
+			ids, err := decrypt.FromEnvironment(ageKeyFile)
+			if err != nil {
+				return fail(err)
+			}
+			var decrypter manifests.Decrypter
+			if len(ids) > 0 {
+				decrypter = decrypt.NewSOPS(ids, "")
+			}
 			index := func(rev string) (*manifests.Index, error) {
 				snap, err := read(cmd.Context(), rev)
 				if err != nil {
 					return nil, err
 				}
-				// A repository's decryption settings (--config) apply to snap here.
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache})
+				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache, Decrypter: decrypter})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
 				}
@@ -147,6 +160,7 @@ the plans run in, which wait for approval, and when maintenance windows let them
 	f.StringVar(&ps.daemonNamespace, "daemon-namespace", defaultDaemonNamespace, "the daemon's namespace (its --leader-election-namespace), which --config's lanes refuse unless they list it")
 	f.BoolVar(&cluster, "cluster", false, "count the cluster's Instances as dependencies that exist (the kubeconfig's context)")
 	kf.add(f, false)
+	f.StringVar(&ageKeyFile, "age-key-file", "", "age keys that decrypt SOPS-encrypted instance files (default: $SOPS_AGE_KEY_FILE, then $SOPS_AGE_KEY)")
 	return cmd
 }
 
@@ -239,6 +253,9 @@ func printPlan(w io.Writer, res planner.Result) {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
 		printGates(w, d)
+	}
+	for _, e := range res.Encrypted {
+		fmt.Fprintf(w, "%s\n", e)
 	}
 	printOrder(w, res)
 	if res.Held != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -108,7 +107,11 @@ func checkParameterValues(p *manifests.Package, values map[string]string) error 
 			continue
 		}
 		if err := par.ValidateValue(manifests.StringValue(values[name])); err != nil {
-			problems = append(problems, fmt.Sprintf("parameter %s: %s", name, maskSensitiveValue(name, values[name], err.Error())))
+			msg := err.Error()
+			if par.IsSensitive() {
+				msg = manifests.HideValue(msg, values[name])
+			}
+			problems = append(problems, fmt.Sprintf("parameter %s: %s", name, msg))
 		}
 	}
 	for _, par := range p.Parameters {
@@ -120,15 +123,6 @@ func checkParameterValues(p *manifests.Package, values map[string]string) error 
 		return fmt.Errorf("%s", strings.Join(problems, "\n"))
 	}
 	return nil
-}
-
-// maskSensitiveValue removes a sensitive parameter's value from a message.
-func maskSensitiveValue(name, value, msg string) string {
-	if !manifests.IsSensitive(name) || value == "" {
-		return msg
-	}
-	msg = strings.ReplaceAll(msg, strconv.Quote(value), strconv.Quote(manifests.MaskedValue))
-	return strings.ReplaceAll(msg, value, manifests.MaskedValue)
 }
 
 // renderTemplates prints every template that renders to objects of the instance itself: not

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -22,6 +23,7 @@ import (
 	"github.com/kudod-dev/kudod/internal/config"
 	"github.com/kudod-dev/kudod/internal/forge"
 	"github.com/kudod-dev/kudod/internal/instances"
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/sources"
 )
@@ -59,7 +61,10 @@ func newRunCommand(s streams) *cobra.Command {
 		Short: "Run the daemon: follow the configured repositories and run their plans",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(s, o.logLevel, o.logFormat)
+			// Every log line, debug ones too, goes through the masker the daemon teaches every
+			// sensitive value it reads (docs/secrets.md).
+			masker := mask.New()
+			log, err := newLogger(s, o.logLevel, o.logFormat, masker)
 			if err != nil {
 				return exitCode(2, err)
 			}
@@ -85,7 +90,7 @@ func newRunCommand(s streams) *cobra.Command {
 				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
 				LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
-				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
+				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log, Masker: masker,
 				DefaultServiceAccount: o.defaultServiceAccount, PreviewUser: o.previewUser,
 			}
 			if err := checkServiceAccountName(o.defaultServiceAccount); err != nil {
@@ -117,6 +122,7 @@ func newRunCommand(s streams) *cobra.Command {
 					AllowEmpty: r.AllowEmpty, DriftInterval: r.DriftInterval, URL: r.URL, Ref: r.Ref.String(), PreviewRefs: r.Previews.Refs,
 					Approval: r.Approval, Windows: r.Windows,
 					Lane: &lane, PreviewAuthors: preview.Authors{Patterns: r.Previews.Authors, Forks: r.Previews.Forks},
+					DecryptionSecret: decryptionSecret(r.Decryption),
 				})
 			}
 			reporter, err := forge.NewReporter(forge.ReporterOptions{Providers: providers, Registerer: metrics.Registry, Logger: log.WithName("status")})
@@ -196,8 +202,16 @@ func clusterConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// newLogger returns a structured logger writing to stderr.
-func newLogger(s streams, level, format string) (logr.Logger, error) {
+// decryptionSecret names a repository's decryption Secret, nil without decryption.
+func decryptionSecret(d config.Decryption) *types.NamespacedName {
+	if d.Provider == "" {
+		return nil
+	}
+	return &types.NamespacedName{Namespace: d.SecretRef.Namespace, Name: d.SecretRef.Name}
+}
+
+// newLogger returns a structured logger writing to stderr, every record masked by m.
+func newLogger(s streams, level, format string, m *mask.Masker) (logr.Logger, error) {
 	var l slog.Level
 	switch level {
 	case "debug":
@@ -219,5 +233,5 @@ func newLogger(s streams, level, format string) (logr.Logger, error) {
 	default:
 		return logr.Logger{}, fmt.Errorf("unknown --log-format %q (json, text)", format)
 	}
-	return logr.FromSlogHandler(h), nil
+	return logr.FromSlogHandler(m.Handler(h)), nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kudod-dev/kudod/internal/mask"
 	"github.com/kudod-dev/kudod/internal/ui"
 )
 
@@ -35,7 +36,7 @@ writes to it: actions are kudod commands to copy. Pages follow the cluster live.
 			if port < 0 || port > 65535 {
 				return exitCode(2, fmt.Errorf("--port %d: not a port", port))
 			}
-			log, err := newLogger(s, "info", "text")
+			log, err := newLogger(s, "info", "text", mask.New())
 			if err != nil {
 				return exitCode(2, err)
 			}
