@@ -155,7 +155,7 @@ func (v *verifier) templateRefs(key string, usedParams map[string]bool) bool {
 // Kubernetes objects with a name for everything else.
 func (v *verifier) renderTemplate(key string, use templateUse, vars map[string]any) {
 	file := v.p.TemplatePath(key)
-	text, err := v.p.renderText(key, vars)
+	text, err := v.p.renderText(v.ctx, key, vars)
 	if err != nil {
 		line, msg := templateErrorLine(key, unwrapRenderError(err))
 		v.errorf(file, line, "template does not render with default parameters: %s", msg)
@@ -356,7 +356,7 @@ func (v *verifier) namespaceManifest(vars map[string]any) {
 		v.errorf(v.p.OperatorFilePath(), v.opLine("namespaceManifest"), "namespaceManifest %q is not in %s/", key, TemplatesDir)
 		return
 	}
-	text, err := v.p.renderText(key, vars)
+	text, err := v.p.renderText(v.ctx, key, vars)
 	if err != nil {
 		return // reported by renderTemplate
 	}
