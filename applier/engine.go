@@ -42,6 +42,8 @@ type Options struct {
 	// StartRecordDelay delays a run's first progress write: a plan that ends sooner is
 	// recorded once, at its end, which halves the status writes of short plans (default 2s).
 	StartRecordDelay time.Duration
+	// RenderLimits bound each plan render (zero fields: manifests.DefaultRenderLimits).
+	RenderLimits manifests.RenderLimits
 }
 
 func (o *Options) defaults() {

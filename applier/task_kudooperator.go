@@ -50,7 +50,7 @@ func renderKudoOperator(ctx context.Context, r *planRender, _ manifests.RenderIn
 		return k, nil
 	}
 	path := r.pkg.TemplatePath(t.Spec.ParameterFile)
-	text, err := r.pkg.RenderText(t.Spec.ParameterFile, manifests.RenderInput{
+	text, err := r.pkg.RenderTextContext(ctx, t.Spec.ParameterFile, manifests.RenderInput{
 		Name: r.instance.Name, Namespace: r.instance.Namespace, Params: r.params,
 	})
 	if err != nil {

@@ -50,6 +50,7 @@ import (
 	"github.com/kudod-dev/kudod/internal/poll"
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/internal/store"
+	"github.com/kudod-dev/kudod/manifests"
 )
 
 // Options configure the daemon (docs/configuration.md: kudod.yaml and the flags of `kudod
@@ -83,6 +84,12 @@ type Options struct {
 	Concurrent int
 	// AllowClusterScoped lets packages create cluster-scoped objects.
 	AllowClusterScoped bool
+	// RenderTimeout bounds each package render: a plan's templates, or a package's
+	// verification (default manifests.DefaultRenderTimeout; docs/design.md, Limits).
+	RenderTimeout time.Duration
+	// MaxInstanceFileSize bounds each YAML file under a repository's path (default
+	// manifests.DefaultMaxInstanceFileSize).
+	MaxInstanceFileSize int64
 	// Reporter posts commit statuses (nil: the log only). A reporter with a Start method runs
 	// with the manager, on every replica (forge.Reporter's queue).
 	Reporter forge.StatusReporter
@@ -186,6 +193,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, errors.New("no cluster configuration")
 	}
 	d := &Daemon{opts: opts, store: store.New()}
+	d.store.SetLimits(opts.MaxInstanceFileSize, opts.renderLimits())
 	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
 		if seen[repo.Name] {
@@ -239,7 +247,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent})
+	engine := applier.NewEngine(c, resources, exec, applier.Options{AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent, RenderLimits: opts.renderLimits()})
 	recorder := mgr.GetEventRecorder("kudod")
 	m, err := metrics.New(crmetrics.Registry)
 	if err != nil {
@@ -261,7 +269,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	// Previews run on their own worker with a separate engine: they never delay plans and
 	// never write (only reads and dryRun=All requests).
 	previews := preview.NewQueue(preview.QueueOptions{
-		Previewer: newPreviewer(client.NewDryRunClient(c), d.store, opts.AllowClusterScoped, opts.Logger.WithName("preview")),
+		Previewer: newPreviewer(client.NewDryRunClient(c), d.store, opts.AllowClusterScoped, opts.renderLimits(), opts.Logger.WithName("preview")),
 		Reporter:  reporter, Commenters: opts.Commenters, Log: opts.Logger.WithName("preview"),
 	})
 	if err := mgr.Add(manager.RunnableFunc(previews.Run)); err != nil {
@@ -351,12 +359,17 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
+// renderLimits are the limits of every package render.
+func (o Options) renderLimits() manifests.RenderLimits {
+	return manifests.RenderLimits{Timeout: o.RenderTimeout}
+}
+
 // newPreviewer returns a previewer on a dry-run client: reads, and dryRun=All requests only.
-func newPreviewer(dryRun client.Client, s *store.Store, allowClusterScoped bool, log logr.Logger) *preview.Previewer {
+func newPreviewer(dryRun client.Client, s *store.Store, allowClusterScoped bool, render manifests.RenderLimits, log logr.Logger) *preview.Previewer {
 	resources := ssa.NewResourceManager(dryRun, polling.NewStatusPoller(dryRun, dryRun.RESTMapper(), polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
 	return &preview.Previewer{
 		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
-		Engine:  applier.NewEngine(dryRun, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+		Engine:  applier.NewEngine(dryRun, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped, RenderLimits: render}),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kudod-dev/kudod/internal/preview"
 	"github.com/kudod-dev/kudod/internal/store"
+	"github.com/kudod-dev/kudod/manifests"
 	"github.com/kudod-dev/kudod/sources"
 )
 
@@ -31,7 +32,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (*preview.Report, error) 
 	}
 	s := store.New()
 	s.AddRepository(opts.Repository.Name, opts.Repository.Source, opts.Repository.Path)
-	p := newPreviewer(opts.Client, s, opts.AllowClusterScoped, opts.Logger)
+	p := newPreviewer(opts.Client, s, opts.AllowClusterScoped, manifests.RenderLimits{}, opts.Logger)
 	snap, err := opts.Repository.Source.Fetch(ctx, sources.Ref{Name: opts.Ref})
 	if err != nil {
 		return nil, err

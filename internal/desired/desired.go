@@ -54,7 +54,7 @@ type Plan struct {
 
 // Plan indexes a snapshot of a repository and plans it against the repository's Instances.
 func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapshot) (*Plan, error) {
-	idx, err := p.Store.IndexSnapshot(repo.Name, snap)
+	idx, err := p.Store.IndexSnapshot(ctx, repo.Name, snap)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func cluster(t *testing.T, objs ...*v1alpha1.Instance) *fake.ClientBuilder {
 // applied is the Instance a completed plan left for an instance of snap.
 func applied(t *testing.T, s *store.Store, snap sources.Snapshot, name string) *v1alpha1.Instance {
 	t.Helper()
-	idx, err := s.IndexSnapshot("platform", snap)
+	idx, err := s.IndexSnapshot(context.Background(), "platform", snap)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,10 @@ const defaultLimit = 16
 // thousand instances of one package at one commit cost one load; a commit no longer in memory
 // (after a restart) is read again from the git cache.
 type Store struct {
-	cache        *manifests.PackageCache
+	cache *manifests.PackageCache
+	// limits bound what indexing reads and renders: MaxInstanceFileSize and RenderLimits of
+	// manifests.IndexOptions.
+	limits       manifests.IndexOptions
 	mu           sync.Mutex
 	repositories map[string]repository
 	indexes      map[string]*indexEntry // repository + "@" + revision
@@ -49,6 +52,23 @@ func New() *Store {
 	return &Store{cache: manifests.NewPackageCache(), repositories: map[string]repository{}, indexes: map[string]*indexEntry{}, limit: defaultLimit}
 }
 
+// SetLimits sets the bounds of every index the store builds (docs/configuration.md, the flags
+// --render-timeout and --max-instance-file-size of kudod run). Call before the first index.
+func (s *Store) SetLimits(maxInstanceFileSize int64, render manifests.RenderLimits) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = manifests.IndexOptions{MaxInstanceFileSize: maxInstanceFileSize, RenderLimits: render}
+}
+
+// indexOptions are the options of an index of a repository's path.
+func (s *Store) indexOptions(path string) manifests.IndexOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.limits
+	o.Path, o.Cache = path, s.cache
+	return o
+}
+
 // AddRepository makes a repository known: git reads it, path is the folder to index.
 func (s *Store) AddRepository(name string, git Snapshots, path string) {
 	s.mu.Lock()
@@ -57,17 +77,21 @@ func (s *Store) AddRepository(name string, git Snapshots, path string) {
 }
 
 // IndexSnapshot indexes a snapshot of a known repository and keeps the index, so executions
-// find its packages without reading git again.
-func (s *Store) IndexSnapshot(repository string, snap sources.Snapshot) (*manifests.Index, error) {
+// find its packages without reading git again. Verifying new packages renders their
+// templates, which stops when ctx ends.
+func (s *Store) IndexSnapshot(ctx context.Context, repository string, snap sources.Snapshot) (*manifests.Index, error) {
 	s.mu.Lock()
 	repo, known := s.repositories[repository]
 	s.mu.Unlock()
 	if !known {
 		return nil, fmt.Errorf("repository %q is not configured", repository)
 	}
-	idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+	idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, s.indexOptions(repo.path))
 	if err != nil {
 		return nil, fmt.Errorf("index %s at %s: %w", repository, v1alpha1.ShortRevision(snap.Commit), err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // cut short: its packages' findings are not to be trusted
 	}
 	s.remember(repository, snap.Commit, idx)
 	return idx, nil
@@ -96,7 +120,10 @@ func (s *Store) index(ctx context.Context, repository, revision string) (*manife
 			e.err = fmt.Errorf("read %s at %s: %w", repository, v1alpha1.ShortRevision(revision), err)
 			return
 		}
-		e.idx, e.err = manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+		e.idx, e.err = manifests.IndexRepositoryContext(ctx, snap.FS, s.indexOptions(repo.path))
+		if e.err == nil && ctx.Err() != nil {
+			e.idx, e.err = nil, ctx.Err()
+		}
 	})
 	if e.err != nil {
 		s.mu.Lock()
