@@ -109,6 +109,9 @@ func (v *verifier) tasks() {
 			seen[t.Name] = t.Line
 		}
 		v.taskSpec(file, t)
+		if t.Kind == TaskKudoOperator && resolveChild([]*Package{v.p}, t.Spec.OperatorVersion, t.Spec.AppVersion) != nil && t.Spec.Package == v.p.Name {
+			v.errorf(file, t.Line, "KudoOperator task %q names the package itself: each instance would create another without end", t.Name)
+		}
 	}
 }
 

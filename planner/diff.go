@@ -18,6 +18,9 @@ type Side struct {
 	// BrokenFiles are files that could not be read, with why: instances the other side
 	// declared in them are rejected, never treated as removed.
 	BrokenFiles map[string]string
+	// Held are repository findings (FILE:LINE: MESSAGE) that hold the whole commit when they
+	// are on the new side: unreadable files, instances declared twice (HeldError).
+	Held []string
 }
 
 // FromIndex builds a Side from a repository index.
@@ -34,6 +37,9 @@ func FromIndex(idx *manifests.Index) Side {
 	}
 	for file, fs := range idx.BrokenFiles {
 		s.BrokenFiles[file] = fs.Errors().Error()
+	}
+	for _, f := range idx.Held {
+		s.Held = append(s.Held, f.Error())
 	}
 	return s
 }
@@ -146,6 +152,16 @@ func Diff(old, new Side, opts Options) Result {
 		res.Held = ErrEmptyCommit
 		for i := range res.Decisions {
 			res.Decisions[i] = reject(res.Decisions[i], ErrEmptyCommit.Error())
+		}
+	}
+	if len(new.Held) > 0 {
+		// Every change is rejected; an instance the commit does not change stays "none", and
+		// one rejected already keeps its own reason.
+		res.Held = &HeldError{Findings: new.Held}
+		for i := range res.Decisions {
+			if res.Decisions[i].Changes() {
+				res.Decisions[i] = reject(res.Decisions[i], res.Held.Error())
+			}
 		}
 	}
 	return res
