@@ -21,6 +21,7 @@ func newPlanCommand(s streams) *cobra.Command {
 	var (
 		repo, from, to, path, output string
 		allowEmpty, noPrune          bool
+		limits                       limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR|URL --from REV --to REV",
@@ -28,7 +29,8 @@ func newPlanCommand(s streams) *cobra.Command {
 		Long: `Compare two commits of a repository and print, per instance, the action (deploy, update,
 upgrade, cleanup, none, rejected), the plan that runs and the reasons.
 
-Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected or the command failed.
+Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected, the commit is held (an
+instance file that cannot be read, an instance declared twice) or the command failed.
 With -o json, stdout is always the JSON, whatever the exit status. An empty --from means
 every instance is new. REV is a commit SHA, a branch or tag name, or (for a local
 directory) any revision git understands, such as HEAD~1.`,
@@ -46,20 +48,28 @@ directory) any revision git understands, such as HEAD~1.`,
 			if repo == "" || to == "" {
 				return fail(errors.New("--repo and --to are required"))
 			}
-			read, closeRepo, err := openRevisions(cmd.Context(), repo)
+			maxFile, err := limits.instanceFileSize()
+			if err != nil {
+				return fail(err)
+			}
+			ctx := limits.context(cmd.Context())
+			read, closeRepo, err := openRevisions(ctx, repo)
 			if err != nil {
 				return fail(err)
 			}
 			defer closeRepo()
 			cache := manifests.NewPackageCache()
 			index := func(rev string) (*manifests.Index, error) {
-				snap, err := read(cmd.Context(), rev)
+				snap, err := read(ctx, rev)
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache})
+				idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, manifests.IndexOptions{Path: path, Cache: cache, MaxInstanceFileSize: maxFile, RenderLimits: limits.renderLimits()})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
+				}
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
 				}
 				return idx, nil
 			}
@@ -106,6 +116,8 @@ directory) any revision git understands, such as HEAD~1.`,
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	f.BoolVar(&allowEmpty, "allow-empty", false, "let the newer revision remove every instance")
 	f.BoolVar(&noPrune, "no-prune", false, "report removed instances instead of cleaning them up")
+	limits.addRender(f)
+	limits.addInstanceFiles(f)
 	return cmd
 }
 

@@ -43,6 +43,7 @@ type runOptions struct {
 	burst           int
 	logLevel        string
 	logFormat       string
+	limits          limitFlags
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -73,12 +74,17 @@ func newRunCommand(s streams) *cobra.Command {
 				return exitCode(2, err)
 			}
 			rest.QPS, rest.Burst = o.qps, o.burst
+			maxFile, err := o.limits.instanceFileSize()
+			if err != nil {
+				return exitCode(2, err)
+			}
 			opts := daemon.Options{
 				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
 				LeaseDuration: o.leaseDuration, RenewDeadline: o.renewDeadline, RetryPeriod: o.retryPeriod,
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log,
+				RenderTimeout: o.limits.renderTimeout, MaxInstanceFileSize: maxFile,
 			}
 			providers := map[string]forge.Provider{}
 			opts.WebhookAddr, opts.WebhookSecretFiles, opts.Commenters = o.webhookAddr, map[string]string{}, map[string]preview.Commenter{}
@@ -137,6 +143,8 @@ func newRunCommand(s streams) *cobra.Command {
 	f.IntVar(&o.burst, "kube-api-burst", 400, "request burst to the API server")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info or error")
 	f.StringVar(&o.logFormat, "log-format", "json", "json or text")
+	o.limits.addRender(f)
+	o.limits.addInstanceFiles(f)
 	return cmd
 }
 

@@ -110,8 +110,8 @@ func TestVerifyCommand(t *testing.T) {
 			code:   1,
 			stdout: []string{"operator.yaml: error: not a directory"},
 		},
-		{name: "no directory", args: []string{"verify"}, code: 2, stderr: []string{"accepts 1 arg(s), received 0"}},
-		{name: "two directories", args: []string{"verify", "a", "b"}, code: 2, stderr: []string{"accepts 1 arg(s), received 2"}},
+		{name: "no directory", args: []string{"verify"}, code: 2, stderr: []string{"requires at least 1 arg(s), only received 0"}},
+		{name: "two directories are both checked", args: []string{"verify", "a", "b"}, code: 1, stdout: []string{"a: error: cannot read", "b: error: cannot read"}, stderr: []string{"Error: 2 packages: 2 errors, 0 warnings"}},
 		{name: "an unknown flag", args: []string{"verify", "--strict", "a"}, code: 2, stderr: []string{"unknown flag: --strict"}},
 	}
 	for _, tt := range tests {
