@@ -63,6 +63,9 @@ func renderKudoOperator(ctx context.Context, r *planRender, _ manifests.RenderIn
 	if len(doc.Content) == 0 {
 		return k, nil
 	}
+	if err := manifests.CheckYAML(path, &doc); err != nil {
+		return nil, fmt.Errorf("rendered parameter file: %w", err)
+	}
 	m := doc.Content[0]
 	if m.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: a parameter file must be a YAML map of parameter names to values", path)

@@ -24,7 +24,8 @@ type RenderLimits struct {
 	// the templates' output: strings, lists and maps, counted before they are built (default 64 MiB).
 	MaxAlloc int64
 	// MaxSteps bounds function calls, range iterations and template calls of one package
-	// render (default 2,000,000): a loop with no output and no function stops here.
+	// render (default 1,000,000, about a second of work): a loop with no output and no
+	// function stops here, deterministically, before the time limit.
 	MaxSteps int64
 	// MaxDepth bounds how deeply template calls nest ({{ template }} in a define; default 100).
 	MaxDepth int
@@ -35,7 +36,7 @@ const (
 	DefaultRenderTimeout = 5 * time.Second
 	defaultMaxOutput     = 8 << 20
 	defaultMaxAlloc      = 64 << 20
-	defaultMaxSteps      = 2_000_000
+	defaultMaxSteps      = 1_000_000
 	defaultMaxDepth      = 100
 	// maxValueDepth bounds how deeply a value a template prints or passes to a function may
 	// nest: deeper is a value built to exhaust the stack (or one containing itself).
@@ -182,7 +183,7 @@ func (b *budget) charge(n int64, what string) {
 		return
 	}
 	if total := b.alloc.Add(n); total > b.limits.MaxAlloc || total < 0 {
-		panic(&LimitError{Limit: "memory", Detail: fmt.Sprintf("%s would build %s, more than the %s a package render may build", what, byteSize(n), byteSize(b.limits.MaxAlloc))})
+		panic(&LimitError{Limit: "memory", Detail: fmt.Sprintf("%s would build %s, beyond the %s a package render may build", what, byteSize(n), byteSize(b.limits.MaxAlloc))})
 	}
 }
 
@@ -192,7 +193,7 @@ func (b *budget) chargeArg(n int64, name string, arg int) {
 		return
 	}
 	if total := b.alloc.Add(n); total > b.limits.MaxAlloc || total < 0 {
-		panic(&LimitError{Limit: "memory", Detail: fmt.Sprintf("%s %d would build %s, more than the %s a package render may build", name, arg, byteSize(n), byteSize(b.limits.MaxAlloc))})
+		panic(&LimitError{Limit: "memory", Detail: fmt.Sprintf("%s %d would build %s, beyond the %s a package render may build", name, arg, byteSize(n), byteSize(b.limits.MaxAlloc))})
 	}
 }
 
@@ -207,6 +208,8 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 	case n >= 1<<10 && n%(1<<10) == 0:
 		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	default:
 		return fmt.Sprintf("%d bytes", n)
 	}

@@ -19,7 +19,7 @@ func TestRenderLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name, tpl, want string
 	}{
-		{"randAlphaNum", "a: x\n{{ randAlphaNum 1000000000 }}", `t.yaml:2: randAlphaNum 1000000000 would build 953.7 MiB, more than the 64 MiB a package render may build (memory limit)`},
+		{"randAlphaNum", "a: x\n{{ randAlphaNum 1000000000 }}", `t.yaml:2: randAlphaNum 1000000000 would build 953.7 MiB, beyond the 64 MiB a package render may build (memory limit)`},
 		{"randAscii", "{{ randAscii 100000000 }}", `randAscii 100000000 would build`},
 		{"randBytes", "{{ randBytes 100000000 }}", `randBytes 100000000 would build`},
 		{"seq", "{{ seq 1 50000000 }}", `seq would build`},
@@ -177,3 +177,29 @@ func TestRenderInstrumentationKeepsOutput(t *testing.T) {
 }
 
 var nonDeterministic = regexp.MustCompile(`\b(rand[A-Z]\w*|uuidv4|now|genCA|genPrivateKey|genSelfSigned\w*|genSigned\w*|bcrypt|htpasswd|shuffle)\b`)
+
+// Control structures and parentheses nesting deeper than text/template can parse without
+// hundreds of megabytes of stack are refused before parsing, with the line.
+func TestTemplateNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name, tpl, want string
+	}{
+		{"ifs", "a: 1\n" + strings.Repeat("{{ if 1 }}", 101) + strings.Repeat("{{ end }}", 101), "t.yaml:2: actions nest deeper than 100 levels"},
+		{"ranges with trim markers", strings.Repeat("{{- range $i := until 1 -}}\n", 101) + strings.Repeat("{{- end }}", 101), "t.yaml:101: actions nest deeper than 100 levels"},
+		{"parentheses", "{{ " + strings.Repeat("(", 101) + "1" + strings.Repeat(")", 101) + " }}", "t.yaml:1: actions nest deeper than 100 levels"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := renderPackage(t, map[string]string{"t.yaml": tc.tpl})
+			_, err := p.RenderText("t.yaml", RenderInput{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Just within the bound, and strings and comments holding delimiters, parse as before.
+	ok := strings.Repeat("{{ if 1 }}", 100) + `{{ "{{ if 1 }}" }}{{/* {{ if }} */}}x` + strings.Repeat("{{ end }}", 100)
+	p := renderPackage(t, map[string]string{"t.yaml": ok})
+	if got, err := p.RenderText("t.yaml", RenderInput{}); err != nil || got != "{{ if 1 }}x" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}

@@ -308,6 +308,10 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*In
 			idx.Findings = append(idx.Findings, fs...)
 			break
 		}
+		if f := nestedInstance(file, &doc); f != nil {
+			idx.broken(file, *f)
+			continue
+		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}

@@ -39,6 +39,33 @@ func instanceDocument(file string, m *yaml.Node) (string, *Finding) {
 	return "", &f
 }
 
+// nestedInstance finds an Instance inside a list, at the top of a document or in a kubectl
+// List's items: kudod reads Instances as documents of their own, so it would be ignored.
+func nestedInstance(file string, doc *yaml.Node) *Finding {
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	list := root
+	if root.Kind == yaml.MappingNode {
+		list = mappingValue(root, "items")
+	}
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	for _, item := range list.Content {
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		av, meant := instanceDocument(file, item)
+		if av != "" || meant != nil {
+			f := errorf(file, item.Line, "an Instance inside a list: kudod reads each Instance as a YAML document of its own (separate them with ---)")
+			return &f
+		}
+	}
+	return nil
+}
+
 // scalarValue is the value of a scalar field of a mapping ("" when absent or not a scalar).
 func scalarValue(m *yaml.Node, key string) string {
 	if v := mappingValue(m, key); v != nil && v.Kind == yaml.ScalarNode {

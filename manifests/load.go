@@ -27,6 +27,9 @@ func Load(fsys fs.FS, dir string) (*Package, error) {
 	opPath := p.OperatorFilePath()
 	opData, err := readFileBounded(fsys, opPath, MaxPackageFileSize)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, Findings{errorf(opPath, 0, "cannot read: %v", unwrapPathError(err))}
+		}
 		return nil, Findings{errorf(opPath, 0, "operator package is missing %s: %v", OperatorFileName, unwrapPathError(err))}
 	}
 	hashFile(h, OperatorFileName, opData)
@@ -34,9 +37,12 @@ func Load(fsys fs.FS, dir string) (*Package, error) {
 
 	parPath := p.ParamsFilePath()
 	parData, err := readFileBounded(fsys, parPath, MaxPackageFileSize)
-	if err != nil {
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		findings = append(findings, errorf(parPath, 0, "cannot read: %v", unwrapPathError(err)))
+	case err != nil:
 		findings = append(findings, errorf(parPath, 0, "operator package is missing %s: %v", ParamsFileName, unwrapPathError(err)))
-	} else {
+	default:
 		hashFile(h, ParamsFileName, parData)
 		findings = append(findings, p.parseParams(parPath, parData)...)
 	}

@@ -203,6 +203,10 @@ func (p *Package) parsed(key string) (*template.Template, error) {
 		r.marks = make(map[string]*marks, len(p.Templates))
 		r.errs = map[string]error{}
 		for k, t := range p.Templates {
+			if err := checkNesting(k, t.Content); err != nil {
+				r.errs[k] = err
+				continue
+			}
 			tpl, err := template.New(k).Option("missingkey=error").Funcs(funcMap()).Parse(t.Content)
 			if err != nil {
 				r.errs[k] = cleanExecError(err)

@@ -31,9 +31,21 @@ import (
 // map. Templates cannot call it: it is not among the functions templates are parsed with.
 const fnOut = "_kudodOut"
 
-// costlyCall is the work of one key generation or password hash, in steps: a package render
-// may make eight.
-const costlyCall = defaultMaxSteps / 8
+// Work and sizes the guards count.
+const (
+	// costlyCall is the work of one key or certificate generation or password hash, in
+	// steps: a package render may make three.
+	costlyCall = defaultMaxSteps / 4
+	// elemSize is what an element of a list costs: an interface value, and the spare capacity
+	// append leaves. entrySize is a map entry's.
+	elemSize  = 32
+	entrySize = 96
+	// compareWork is how many pairs of elements uniq and without compare per step
+	// (reflect.DeepEqual, 100 to 250 ns a pair).
+	compareWork = 4
+	// mapSize is what a new map costs before its entries: its header and first group.
+	mapSize = 288
+)
 
 // slot is the state one clone of a parsed template renders with: the budget of the render
 // using it.
@@ -461,19 +473,19 @@ func (s *slot) guards() map[string]any {
 	// Lists and maps.
 	for _, name := range []string{"list", "tuple"} {
 		f := fm[name].(func(...any) []any)
-		g[name] = func(args ...any) []any { s.b.step(); s.b.charge(16*int64(len(args))+24, name); return f(args...) }
+		g[name] = func(args ...any) []any { s.b.step(); s.b.charge(elemSize*int64(len(args))+24, name); return f(args...) }
 	}
 	dict := fm["dict"].(func(...any) map[string]any)
 	g["dict"] = func(args ...any) map[string]any {
 		s.b.step()
-		s.b.charge(48*int64(len(args)/2)+48, "dict")
+		s.b.charge(entrySize*int64(len(args)/2)+mapSize, "dict")
 		return dict(args...)
 	}
 	for _, name := range []string{"append", "push", "prepend"} {
 		f := fm[name].(func(any, any) []any)
 		g[name] = func(l, v any) []any {
 			s.b.step()
-			s.b.charge(16*(lenOf(l)+1)+24, name)
+			s.b.charge(elemSize*(lenOf(l)+1)+24, name)
 			return f(l, v)
 		}
 	}
@@ -481,7 +493,7 @@ func (s *slot) guards() map[string]any {
 		f := fm[name].(func(any, any) ([]any, error))
 		g[name] = func(l, v any) ([]any, error) {
 			s.b.step()
-			s.b.charge(16*(lenOf(l)+1)+24, name)
+			s.b.charge(elemSize*(lenOf(l)+1)+24, name)
 			return f(l, v)
 		}
 	}
@@ -490,7 +502,7 @@ func (s *slot) guards() map[string]any {
 		s.b.step()
 		n := int64(24)
 		for _, l := range lists {
-			n = addSat(n, 16*lenOf(l))
+			n = addSat(n, elemSize*lenOf(l))
 		}
 		s.b.charge(n, "concat")
 		return concat(lists...)
@@ -498,65 +510,65 @@ func (s *slot) guards() map[string]any {
 	chunk := fm["chunk"].(func(int, any) [][]any)
 	g["chunk"] = func(size int, l any) [][]any {
 		s.b.step()
-		s.b.charge(16*lenOf(l)+24*(lenOf(l)/int64(max(size, 1))+1), "chunk")
+		s.b.charge(elemSize*lenOf(l)+24*(lenOf(l)/int64(max(size, 1))+1), "chunk")
 		return chunk(size, l)
 	}
 	mustChunk := fm["mustChunk"].(func(int, any) ([][]any, error))
 	g["mustChunk"] = func(size int, l any) ([][]any, error) {
 		s.b.step()
-		s.b.charge(16*lenOf(l)+24*(lenOf(l)/int64(max(size, 1))+1), "mustChunk")
+		s.b.charge(elemSize*lenOf(l)+24*(lenOf(l)/int64(max(size, 1))+1), "mustChunk")
 		return mustChunk(size, l)
 	}
 	for _, name := range []string{"compact", "initial", "rest", "reverse"} {
 		f := fm[name].(func(any) []any)
-		g[name] = func(l any) []any { s.b.step(); s.b.charge(16*lenOf(l)+24, name); return f(l) }
+		g[name] = func(l any) []any { s.b.step(); s.b.charge(elemSize*lenOf(l)+24, name); return f(l) }
 	}
 	for _, name := range []string{"mustCompact", "mustInitial", "mustRest", "mustReverse"} {
 		f := fm[name].(func(any) ([]any, error))
-		g[name] = func(l any) ([]any, error) { s.b.step(); s.b.charge(16*lenOf(l)+24, name); return f(l) }
+		g[name] = func(l any) ([]any, error) { s.b.step(); s.b.charge(elemSize*lenOf(l)+24, name); return f(l) }
 	}
 	// uniq and without compare every pair: their work is counted in steps.
 	uniq := fm["uniq"].(func(any) []any)
 	g["uniq"] = func(l any) []any {
 		s.b.step()
 		n := lenOf(l)
-		s.b.work(mulSat(n, n)/256, "uniq")
+		s.b.work(mulSat(n, n)/2/compareWork, "uniq")
 		s.measure(l)
-		s.b.charge(16*n+24, "uniq")
+		s.b.charge(elemSize*n+24, "uniq")
 		return uniq(l)
 	}
 	mustUniq := fm["mustUniq"].(func(any) ([]any, error))
 	g["mustUniq"] = func(l any) ([]any, error) {
 		s.b.step()
 		n := lenOf(l)
-		s.b.work(mulSat(n, n)/256, "mustUniq")
+		s.b.work(mulSat(n, n)/2/compareWork, "mustUniq")
 		s.measure(l)
-		s.b.charge(16*n+24, "mustUniq")
+		s.b.charge(elemSize*n+24, "mustUniq")
 		return mustUniq(l)
 	}
 	without := fm["without"].(func(any, ...any) []any)
 	g["without"] = func(l any, omit ...any) []any {
 		s.b.step()
 		n := lenOf(l)
-		s.b.work(mulSat(n, int64(len(omit)))/256, "without")
+		s.b.work(mulSat(n, int64(len(omit)))/compareWork, "without")
 		s.sizes(l, omit)
-		s.b.charge(16*n+24, "without")
+		s.b.charge(elemSize*n+24, "without")
 		return without(l, omit...)
 	}
 	mustWithout := fm["mustWithout"].(func(any, ...any) ([]any, error))
 	g["mustWithout"] = func(l any, omit ...any) ([]any, error) {
 		s.b.step()
 		n := lenOf(l)
-		s.b.work(mulSat(n, int64(len(omit)))/256, "mustWithout")
+		s.b.work(mulSat(n, int64(len(omit)))/compareWork, "mustWithout")
 		s.sizes(l, omit)
-		s.b.charge(16*n+24, "mustWithout")
+		s.b.charge(elemSize*n+24, "mustWithout")
 		return mustWithout(l, omit...)
 	}
 	set := fm["set"].(func(map[string]any, string, any) map[string]any)
 	g["set"] = func(m map[string]any, key string, v any) map[string]any {
 		s.b.step()
 		s.noCycle("set", m, v)
-		s.b.charge(int64(len(key))+48, "set")
+		s.b.charge(int64(len(key))+entrySize, "set")
 		return set(m, key, v)
 	}
 	for _, name := range []string{"merge", "mergeOverwrite"} {
@@ -592,13 +604,17 @@ func (s *slot) guards() map[string]any {
 		s.b.step()
 		n := int64(24)
 		for _, m := range ms {
-			n = addSat(n, 16*int64(len(m)))
+			n = addSat(n, elemSize*int64(len(m)))
 		}
 		s.b.charge(n, "keys")
 		return keys(ms...)
 	}
 	values := fm["values"].(func(map[string]any) []any)
-	g["values"] = func(m map[string]any) []any { s.b.step(); s.b.charge(16*int64(len(m))+24, "values"); return values(m) }
+	g["values"] = func(m map[string]any) []any {
+		s.b.step()
+		s.b.charge(elemSize*int64(len(m))+24, "values")
+		return values(m)
+	}
 
 	// Strings from values: what printing the values takes.
 	// toYaml converts through JSON and yaml.v2, about 150 ns a byte: its work counts in steps,
@@ -771,7 +787,7 @@ func (s *slot) guards() map[string]any {
 func (s *slot) untilStep(start, stop, step int) ([]int, error) {
 	out, err := boundedUntilStep(start, stop, step)
 	if err == nil {
-		s.b.charge(8*int64(len(out))+24, "untilStep")
+		s.b.charge(elemSize*int64(len(out))+24, "untilStep")
 	}
 	return out, err
 }

@@ -126,6 +126,16 @@ func checkYAML(file string, doc *yaml.Node, noDuplicates bool) Findings {
 	return c.findings
 }
 
+// CheckYAML checks a YAML document rendered from a template that kudod reads as data (a
+// KudoOperator parameterFile) as checkYAML checks instance files: no duplicate keys, nesting
+// and alias expansion bounded. The error is the first problem, naming file and line.
+func CheckYAML(file string, doc *yaml.Node) error {
+	if fs := checkYAML(file, doc, true); len(fs) > 0 {
+		return fs[0]
+	}
+	return nil
+}
+
 type yamlChecker struct {
 	file         string
 	noDuplicates bool

@@ -241,6 +241,10 @@ func (v *verifier) parameterFile(file, text string) {
 	if len(doc.Content) == 0 {
 		return
 	}
+	if fs := checkYAML(file, &doc, true); len(fs) > 0 {
+		v.errorf(file, 0, "parameterFile does not render to usable YAML with default parameters (lines of the rendered output): line %d: %s", fs[0].Line, fs[0].Message)
+		return
+	}
 	root := doc.Content[0]
 	if root.Kind == yaml.MappingNode || (root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
 		return
