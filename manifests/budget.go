@@ -115,15 +115,15 @@ func StartRender(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Value(budgetKey{}).(*budget); ok {
 		return ctx, func() {}
 	}
-	b, cancel := newBudget(ctx, renderLimitsFrom(ctx))
-	return context.WithValue(b.ctx, budgetKey{}, b), cancel
+	b := newBudget(ctx, renderLimitsFrom(ctx))
+	return context.WithValue(ctx, budgetKey{}, b), func() {}
 }
 
 // budgetFrom returns the budget of the package render ctx belongs to, or starts one for a
 // single template.
-func budgetFrom(ctx context.Context) (*budget, context.CancelFunc) {
+func budgetFrom(ctx context.Context) *budget {
 	if b, ok := ctx.Value(budgetKey{}).(*budget); ok {
-		return b, func() {}
+		return b
 	}
 	return newBudget(ctx, renderLimitsFrom(ctx))
 }
@@ -131,40 +131,56 @@ func budgetFrom(ctx context.Context) (*budget, context.CancelFunc) {
 // budget is what one package render may still spend. The counters are atomic: renders of one
 // package may run at once under one budget.
 type budget struct {
-	// parent is the caller's context: its end is a cancellation, not a time limit.
-	parent context.Context
-	// ctx ends at the render's deadline or with parent.
-	ctx    context.Context
-	limits RenderLimits
-	alloc  atomic.Int64
-	steps  atomic.Int64
+	// parent is the caller's context: its end cancels the render.
+	parent   context.Context
+	deadline time.Time
+	limits   RenderLimits
+	alloc    atomic.Int64
+	steps    atomic.Int64
 }
 
-func newBudget(parent context.Context, l RenderLimits) (*budget, context.CancelFunc) {
+// newBudget starts a budget. The deadline is a time read every few steps rather than a
+// context with a timer: a render of one template then allocates nothing for its budget.
+func newBudget(parent context.Context, l RenderLimits) *budget {
 	l = l.withDefaults()
-	ctx, cancel := context.WithTimeout(parent, l.Timeout)
-	return &budget{parent: parent, ctx: ctx, limits: l}, cancel
+	return &budget{parent: parent, deadline: time.Now().Add(l.Timeout), limits: l}
 }
 
-// check returns the error that ends the render, if its time is up or its context ended.
-func (b *budget) check() *LimitError {
-	if b.ctx.Err() == nil {
+// cancelled returns the error that ends a render whose context ended.
+func (b *budget) cancelled() *LimitError {
+	if b.parent.Err() == nil {
 		return nil
 	}
-	if err := b.parent.Err(); err != nil {
-		return &LimitError{Limit: "cancelled", Detail: fmt.Sprintf("render cancelled: %v", context.Cause(b.parent))}
-	}
-	return &LimitError{Limit: "time", Detail: fmt.Sprintf("the package render took longer than %s", b.limits.Timeout)}
+	return &LimitError{Limit: "cancelled", Detail: fmt.Sprintf("render cancelled: %v", context.Cause(b.parent))}
 }
+
+// check returns the error that ends the render, if its context ended or its time is up.
+func (b *budget) check() *LimitError {
+	if err := b.cancelled(); err != nil {
+		return err
+	}
+	if time.Now().After(b.deadline) {
+		return &LimitError{Limit: "time", Detail: fmt.Sprintf("the package render took longer than %s", b.limits.Timeout)}
+	}
+	return nil
+}
+
+// clockEvery is how many steps go between two reads of the clock.
+const clockEvery = 16
 
 // step counts one function call, range iteration or template call, and stops the render
 // (panics with a *LimitError, which text/template returns as the error of the call) when a
 // limit is reached.
 func (b *budget) step() {
-	if b.steps.Add(1) > b.limits.MaxSteps {
+	n := b.steps.Add(1)
+	if n > b.limits.MaxSteps {
 		panic(&LimitError{Limit: "steps", Detail: fmt.Sprintf("the package render takes more than %d steps (function calls, loop iterations, template calls)", b.limits.MaxSteps)})
 	}
-	if err := b.check(); err != nil {
+	if n%clockEvery == 0 {
+		if err := b.check(); err != nil {
+			panic(err)
+		}
+	} else if err := b.cancelled(); err != nil {
 		panic(err)
 	}
 }
@@ -173,6 +189,9 @@ func (b *budget) step() {
 func (b *budget) work(n int64, what string) {
 	if n > 0 && b.steps.Add(n) > b.limits.MaxSteps {
 		panic(&LimitError{Limit: "steps", Detail: fmt.Sprintf("%s: more work than the %d steps a package render may take", what, b.limits.MaxSteps)})
+	}
+	if err := b.check(); err != nil {
+		panic(err)
 	}
 }
 

@@ -89,7 +89,7 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 	if m, ok := c.marks.lookup(p); ok {
 		return len(p), c.mark(m)
 	}
-	if err := c.b.check(); err != nil {
+	if err := c.b.cancelled(); err != nil {
 		return 0, err
 	}
 	if c.Len()+len(p) > c.b.limits.MaxOutput {
@@ -299,8 +299,7 @@ func (p *Package) renderText(ctx context.Context, key string, vars map[string]an
 	if err != nil {
 		return "", err
 	}
-	b, done := budgetFrom(ctx)
-	defer done()
+	b := budgetFrom(ctx)
 	if le := b.check(); le != nil {
 		return "", &RenderError{Template: p.TemplatePath(key), Err: le}
 	}

@@ -53,6 +53,37 @@ func BenchmarkRender(b *testing.B) {
 	}
 }
 
+// BenchmarkRenderText executes every resource template of a package without parsing the
+// output: the template execution alone, where the render budget's checks run.
+func BenchmarkRenderText(b *testing.B) {
+	for name, p := range benchPackages(b) {
+		var keys []string
+		for _, t := range p.Tasks {
+			for _, tt := range t.Templates() {
+				if tt.Role == RoleResource {
+					keys = append(keys, tt.Key)
+				}
+			}
+		}
+		in := RenderInput{Name: "inst", Namespace: "ns", PlanName: "deploy", PhaseName: "p", StepName: "s", Pipes: map[string]string{}}
+		for _, plan := range p.PlanNames() {
+			for k, v := range p.Pipes(in.Name, plan) {
+				in.Pipes[k] = v
+			}
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, k := range keys {
+					if _, err := p.RenderText(k, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkVerify verifies a package (every template rendered with default parameters), as
 // the daemon does once per new package digest.
 func BenchmarkVerify(b *testing.B) {

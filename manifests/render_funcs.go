@@ -136,6 +136,7 @@ func instrument(key, content string, t *template.Template) *marks {
 		mark mark
 	}
 	var nodes []pending
+	nests := callsAny(t, nestingFuncs)
 	add := func(tree *parse.Tree, kind markKind, pos parse.Pos) *parse.TextNode {
 		n := &parse.TextNode{NodeType: parse.NodeText, Pos: pos}
 		line := 1 + strings.Count(content[:min(max(int(pos), 0), len(content))], "\n")
@@ -147,7 +148,7 @@ func instrument(key, content string, t *template.Template) *marks {
 			continue
 		}
 		tree := tt.Tree
-		instrumentList(tree, tree.Root, add)
+		instrumentList(tree, tree.Root, nests, add)
 		root := tree.Root
 		body := make([]parse.Node, 0, len(root.Nodes)+2)
 		body = append(body, add(tree, markEnter, root.Pos))
@@ -162,30 +163,99 @@ func instrument(key, content string, t *template.Template) *marks {
 	return m
 }
 
-func instrumentList(tree *parse.Tree, l *parse.ListNode, add func(*parse.Tree, markKind, parse.Pos) *parse.TextNode) {
+func instrumentList(tree *parse.Tree, l *parse.ListNode, nests bool, add func(*parse.Tree, markKind, parse.Pos) *parse.TextNode) {
 	if l == nil {
 		return
 	}
 	for _, n := range l.Nodes {
 		switch n := n.(type) {
 		case *parse.ActionNode:
-			instrumentAction(tree, n)
+			if nests {
+				instrumentAction(tree, n)
+			}
 		case *parse.IfNode:
-			instrumentList(tree, n.List, add)
-			instrumentList(tree, n.ElseList, add)
+			instrumentList(tree, n.List, nests, add)
+			instrumentList(tree, n.ElseList, nests, add)
 		case *parse.WithNode:
-			instrumentList(tree, n.List, add)
-			instrumentList(tree, n.ElseList, add)
+			instrumentList(tree, n.List, nests, add)
+			instrumentList(tree, n.ElseList, nests, add)
 		case *parse.RangeNode:
-			instrumentList(tree, n.List, add)
-			instrumentList(tree, n.ElseList, add)
+			instrumentList(tree, n.List, nests, add)
+			instrumentList(tree, n.ElseList, nests, add)
 			if n.List != nil {
 				n.List.Nodes = append([]parse.Node{add(tree, markStep, n.Pos)}, n.List.Nodes...)
 			}
 		case *parse.ListNode:
-			instrumentList(tree, n, add)
+			instrumentList(tree, n, nests, add)
 		}
 	}
+}
+
+// nestingFuncs are the functions that put lists or maps into lists or maps: only with them can
+// a template build a value nested deeper than the YAML it reads (which kudod bounds), so only a
+// template calling one of them needs its printed values checked (fnOut), which costs a
+// function call per printed pipeline.
+var nestingFuncs = map[string]bool{
+	"dict": true, "list": true, "tuple": true, "append": true, "push": true, "prepend": true,
+	"mustAppend": true, "mustPush": true, "mustPrepend": true, "set": true, "merge": true,
+	"mergeOverwrite": true, "mustMerge": true, "mustMergeOverwrite": true, "chunk": true, "mustChunk": true,
+}
+
+// callsAny reports whether any template of a parsed file calls one of the functions.
+func callsAny(t *template.Template, names map[string]bool) bool {
+	found := false
+	var node func(n parse.Node)
+	node = func(n parse.Node) {
+		if found || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				node(c)
+			}
+		case *parse.ActionNode:
+			node(n.Pipe)
+		case *parse.IfNode:
+			node(n.Pipe)
+			node(n.List)
+			node(n.ElseList)
+		case *parse.WithNode:
+			node(n.Pipe)
+			node(n.List)
+			node(n.ElseList)
+		case *parse.RangeNode:
+			node(n.Pipe)
+			node(n.List)
+			node(n.ElseList)
+		case *parse.TemplateNode:
+			node(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				node(c)
+			}
+		case *parse.CommandNode:
+			for _, a := range n.Args {
+				node(a)
+			}
+		case *parse.ChainNode:
+			node(n.Node)
+		case *parse.IdentifierNode:
+			found = names[n.Ident]
+		}
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil && tt.Tree.Root != nil {
+			node(tt.Tree.Root)
+		}
+	}
+	return found
 }
 
 // instrumentAction appends fnOut to a printed pipeline unless its value is a literal or the
