@@ -53,6 +53,15 @@ func readFileBounded(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, &errTooLarge{size: fi.Size(), limit: limit}
 	}
+	if rf, ok := fsys.(fs.ReadFileFS); ok {
+		// One read of a file whose size is known (a git blob, a local file); a file that grew
+		// since is still caught.
+		data, err := rf.ReadFile(name)
+		if err == nil && int64(len(data)) > limit {
+			return nil, &errTooLarge{size: int64(len(data)), limit: limit}
+		}
+		return data, err
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -115,7 +124,7 @@ func checkText(file string, data []byte) *Finding {
 // twice (yaml.v3 keeps both in a node tree, and readers take the first: a second `namespace:`
 // would be silently ignored).
 func checkYAML(file string, doc *yaml.Node, noDuplicates bool) Findings {
-	c := yamlChecker{file: file, noDuplicates: noDuplicates, expanded: map[*yaml.Node]int64{}}
+	c := yamlChecker{file: file, noDuplicates: noDuplicates}
 	if _, err := c.walk(doc, 1); err != nil {
 		var f *Finding
 		if errors.As(err, &f) {
@@ -134,6 +143,42 @@ func CheckYAML(file string, doc *yaml.Node) error {
 		return fs[0]
 	}
 	return nil
+}
+
+// duplicates reports the keys a mapping holds twice. Small mappings, most of them, are
+// compared pairwise rather than through a map.
+func (c *yamlChecker) duplicates(n *yaml.Node) {
+	report := func(k *yaml.Node, first int) {
+		c.findings = append(c.findings, errorf(c.file, k.Line, "duplicate key %q (first at line %d)", k.Value, first))
+	}
+	plain := func(k *yaml.Node) bool { return k.Kind == yaml.ScalarNode && k.Value != "<<" }
+	if len(n.Content) <= 32 {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if !plain(k) {
+				continue
+			}
+			for j := 0; j < i; j += 2 {
+				if p := n.Content[j]; plain(p) && p.Value == k.Value {
+					report(k, p.Line)
+					break
+				}
+			}
+		}
+		return
+	}
+	seen := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !plain(k) {
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			report(k, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+	}
 }
 
 type yamlChecker struct {
@@ -164,18 +209,7 @@ func (c *yamlChecker) walk(n *yaml.Node, depth int) (int64, error) {
 	}
 	size := int64(1)
 	if n.Kind == yaml.MappingNode && c.noDuplicates {
-		seen := make(map[string]int, len(n.Content)/2)
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
-				continue
-			}
-			if first, dup := seen[k.Value]; dup {
-				c.findings = append(c.findings, errorf(c.file, k.Line, "duplicate key %q (first at line %d)", k.Value, first))
-				continue
-			}
-			seen[k.Value] = k.Line
-		}
+		c.duplicates(n)
 	}
 	for _, child := range n.Content {
 		s, err := c.walk(child, depth+1)
@@ -189,6 +223,9 @@ func (c *yamlChecker) walk(n *yaml.Node, depth int) (int64, error) {
 		}
 	}
 	if n.Anchor != "" {
+		if c.expanded == nil {
+			c.expanded = map[*yaml.Node]int64{}
+		}
 		c.expanded[n] = size
 	}
 	return size, nil
