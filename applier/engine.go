@@ -45,6 +45,8 @@ type Options struct {
 	// Impersonation builds the clients of plans that run as a service account (Engine.For);
 	// nil: such plans fail.
 	Impersonation *Impersonation
+	// RenderLimits bound each plan render (zero fields: manifests.DefaultRenderLimits).
+	RenderLimits manifests.RenderLimits
 }
 
 func (o *Options) defaults() {

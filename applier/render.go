@@ -128,6 +128,7 @@ func (e *Engine) Render(ctx context.Context, run *Run) (*RenderedPlan, error) {
 // objects pruning keeps: an object of a kind the cluster does not serve cannot exist, so it is
 // left out instead of failing the render.
 func (e *Engine) render(ctx context.Context, run *Run, keepOnly bool) (*RenderedPlan, error) {
+	ctx = manifests.WithRenderLimits(ctx, e.opts.RenderLimits)
 	r := &planRender{
 		instance: run.Instance, pkg: run.Package, params: run.Package.EffectiveParams(run.Params),
 		children: run.Children, mapper: e.mapper,
@@ -169,8 +170,11 @@ type planRender struct {
 
 // render renders every task of every step of a plan, then prepares the objects for the
 // cluster. Preparing comes second because API version upgrades and scopes need the CRDs the
-// plan itself applies.
+// plan itself applies. Every template of the plan counts against one render budget
+// (manifests.StartRender), with the limits set on ctx.
 func (r *planRender) render(ctx context.Context, planName string) (*RenderedPlan, error) {
+	ctx, done := manifests.StartRender(ctx)
+	defer done()
 	plan, ok := r.pkg.Plans[planName]
 	if !ok {
 		return nil, fmt.Errorf("%s has no plan %q", r.pkg.ID(), planName)
@@ -217,10 +221,10 @@ func (r *planRender) render(ctx context.Context, planName string) (*RenderedPlan
 
 // resources renders the resources of an Apply, Delete or Toggle task: applied says whether
 // the plan applies or deletes them.
-func (r *planRender) resources(t *manifests.Task, in manifests.RenderInput, applied bool) ([]*objectSet, error) {
+func (r *planRender) resources(ctx context.Context, t *manifests.Task, in manifests.RenderInput, applied bool) ([]*objectSet, error) {
 	var sets []*objectSet
 	for _, key := range t.Spec.Resources {
-		objs, err := r.pkg.Render(key, in)
+		objs, err := r.pkg.RenderContext(ctx, key, in)
 		if err != nil {
 			return nil, err
 		}

@@ -14,8 +14,8 @@ type applyTask struct {
 	sets []*objectSet
 }
 
-func renderApply(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
-	sets, err := r.resources(t, in, true)
+func renderApply(ctx context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
+	sets, err := r.resources(ctx, t, in, true)
 	if err != nil {
 		return nil, err
 	}

@@ -15,8 +15,8 @@ type deleteTask struct {
 	sets []*objectSet
 }
 
-func renderDelete(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
-	sets, err := r.resources(t, in, false)
+func renderDelete(ctx context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
+	sets, err := r.resources(ctx, t, in, false)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func renderKudoOperator(ctx context.Context, r *planRender, _ manifests.RenderIn
 		return k, nil
 	}
 	path := r.pkg.TemplatePath(t.Spec.ParameterFile)
-	text, err := r.pkg.RenderText(t.Spec.ParameterFile, manifests.RenderInput{
+	text, err := r.pkg.RenderTextContext(ctx, t.Spec.ParameterFile, manifests.RenderInput{
 		Name: r.instance.Name, Namespace: r.instance.Namespace, Params: r.params,
 	})
 	if err != nil {
@@ -62,6 +62,9 @@ func renderKudoOperator(ctx context.Context, r *planRender, _ manifests.RenderIn
 	}
 	if len(doc.Content) == 0 {
 		return k, nil
+	}
+	if err := manifests.CheckYAML(path, &doc); err != nil {
+		return nil, fmt.Errorf("rendered parameter file: %w", err)
 	}
 	m := doc.Content[0]
 	if m.Kind != yaml.MappingNode {

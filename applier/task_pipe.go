@@ -34,9 +34,9 @@ type pipeArtifact struct {
 	name string
 }
 
-func renderPipe(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
+func renderPipe(ctx context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
 	file := r.pkg.TemplatePath(t.Spec.Pod)
-	objs, err := r.pkg.Render(t.Spec.Pod, in)
+	objs, err := r.pkg.RenderContext(ctx, t.Spec.Pod, in)
 	if err != nil {
 		return nil, err
 	}

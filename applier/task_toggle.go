@@ -19,13 +19,13 @@ type toggleTask struct {
 	sets      []*objectSet
 }
 
-func renderToggle(_ context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
+func renderToggle(ctx context.Context, r *planRender, in manifests.RenderInput, t *manifests.Task) (task, error) {
 	value := r.params[t.Spec.Parameter]
 	on, err := strconv.ParseBool(strings.TrimSpace(value))
 	if err != nil {
 		return nil, fmt.Errorf("the Toggle parameter %s is %q, not a boolean", t.Spec.Parameter, value)
 	}
-	sets, err := r.resources(t, in, on)
+	sets, err := r.resources(ctx, t, in, on)
 	if err != nil {
 		return nil, err
 	}

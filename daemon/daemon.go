@@ -97,6 +97,12 @@ type Options struct {
 	// PreviewUser is the user previews impersonate (--preview-user); empty: the daemon itself.
 	// Previews send only reads and dryRun=All requests either way.
 	PreviewUser string
+	// RenderTimeout bounds each package render: a plan's templates, or a package's
+	// verification (default manifests.DefaultRenderTimeout; docs/design.md, Limits).
+	RenderTimeout time.Duration
+	// MaxInstanceFileSize bounds each YAML file under a repository's path (default
+	// manifests.DefaultMaxInstanceFileSize).
+	MaxInstanceFileSize int64
 	// Reporter posts commit statuses (nil: the log only). A reporter with a Start method runs
 	// with the manager, on every replica (forge.Reporter's queue).
 	Reporter forge.StatusReporter
@@ -246,6 +252,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d := &Daemon{opts: opts, store: store.New()}
 	d.store.SetMasker(opts.Masker)
+	d.store.SetLimits(opts.MaxInstanceFileSize, opts.renderLimits())
 	seen := map[string]bool{}
 	for _, repo := range opts.Repositories {
 		if seen[repo.Name] {
@@ -301,6 +308,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	engine := applier.NewEngine(c, resources, exec, applier.Options{
 		AllowClusterScoped: opts.AllowClusterScoped, StepTimeout: opts.StepTimeout, Concurrency: 4, ConcurrentWrites: 4 * opts.Concurrent,
+		RenderLimits: opts.renderLimits(),
 		// Plans of instances with a service account impersonate it (docs/security.md).
 		Impersonation: applier.NewImpersonation(opts.Config, scheme, mgr.GetRESTMapper()),
 	})
@@ -337,7 +345,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 
 	// Previews run on their own worker with a separate engine: they never delay plans and
 	// never write (only reads and dryRun=All requests), as the preview user when one is set.
-	previewer, err := newPreviewer(client.NewDryRunClient(c), direct, opts.Config, opts.PreviewUser, scheme, mgr.GetRESTMapper(), d.store, opts.AllowClusterScoped, opts.Masker, opts.Logger.WithName("preview"))
+	previewer, err := newPreviewer(client.NewDryRunClient(c), direct, opts.Config, opts.PreviewUser, scheme, mgr.GetRESTMapper(), d.store, opts.AllowClusterScoped, opts.renderLimits(), opts.Masker, opts.Logger.WithName("preview"))
 	if err != nil {
 		return nil, err
 	}
@@ -447,12 +455,17 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	return mgr, nil
 }
 
+// renderLimits are the limits of every package render.
+func (o Options) renderLimits() manifests.RenderLimits {
+	return manifests.RenderLimits{Timeout: o.RenderTimeout}
+}
+
 // newPreviewer returns a previewer on dry-run clients: reads, and dryRun=All requests only.
 // The planner reads Instances with dryRun, the daemon's own client; the engine reads and
 // dry-runs objects as user when one is given (a user with read and dry-run rights only,
 // deploy/rbac/preview_role.yaml), else with dryRun too. direct reads the Secrets and
 // ConfigMaps of parametersFrom around any cache.
-func newPreviewer(dryRun client.Client, direct client.Reader, cfg *rest.Config, user string, scheme *runtime.Scheme, mapper meta.RESTMapper, s *store.Store, allowClusterScoped bool, m *mask.Masker, log logr.Logger) (*preview.Previewer, error) {
+func newPreviewer(dryRun client.Client, direct client.Reader, cfg *rest.Config, user string, scheme *runtime.Scheme, mapper meta.RESTMapper, s *store.Store, allowClusterScoped bool, render manifests.RenderLimits, m *mask.Masker, log logr.Logger) (*preview.Previewer, error) {
 	objects := dryRun
 	if user != "" {
 		ic := rest.CopyConfig(cfg)
@@ -468,7 +481,7 @@ func newPreviewer(dryRun client.Client, direct client.Reader, cfg *rest.Config, 
 	resources := ssa.NewResourceManager(objects, polling.NewStatusPoller(objects, mapper, polling.Options{}), ssa.Owner{Field: v1alpha1.FieldManager, Group: v1alpha1.GroupVersion.Group})
 	return &preview.Previewer{
 		Planner: &desired.Planner{Client: dryRun, Store: s, Log: log},
-		Engine:  applier.NewEngine(objects, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped}),
+		Engine:  applier.NewEngine(objects, resources, nil, applier.Options{AllowClusterScoped: allowClusterScoped, RenderLimits: render}),
 		Params:  &parameters.Resolver{Reader: direct, Git: s, Masker: m},
 		Masker:  m,
 	}, nil

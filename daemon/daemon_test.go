@@ -8,8 +8,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/internal/forge"
@@ -131,15 +133,15 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 		t.Fatalf("b was touched by a commit that does not change it: last plan at %s, generation %d → %d", got.Status.LastPlan.Revision, bInst.Generation, got.Generation)
 	}
 
-	// A file that does not parse: b is rejected, not removed; a's change still runs.
+	// A file that does not parse holds the whole commit: b is not removed, and a's change
+	// in the same commit does not run either (docs/design.md, Plan selection).
 	cc := repo.Commit("break b", map[string]string{
 		fmt.Sprintf("instances/%s/b.yaml", ns): "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata: [broken\n",
 		fmt.Sprintf("instances/%s/a.yaml", ns): demoInstance(ns, "a", "    VALUE: three\n"),
 	})
-	planDone(t, c, ns, "a", "deploy", v1alpha1.StatusComplete, cc)
-	eventually(t, 10*time.Second, "failure status for the broken file", func() (bool, string) {
-		s, ok := statuses.last(cc, "kudod/"+ns+"/b")
-		return ok && s.State == forge.StateFailure && strings.Contains(s.Description, "cannot be read"), s.Description
+	eventually(t, 10*time.Second, "failure status for the held commit", func() (bool, string) {
+		s, ok := statuses.last(cc, "kudod")
+		return ok && s.State == forge.StateFailure && strings.Contains(s.Description, "the commit is held: instances/"+ns+"/b.yaml:"), s.Description
 	})
 	if getInstance(t, c, ns, "b") == nil {
 		t.Fatal("a broken file removed its instance")
@@ -147,6 +149,21 @@ func TestGitChangesRunTheirPlans(t *testing.T) {
 	if v, _ := configValue(t, c, ns, "b-config"); v != "bee" {
 		t.Fatalf("b-config changed to %q by a broken commit", v)
 	}
+	if got := getInstance(t, c, ns, "a"); got.Spec.Source.Revision != bc {
+		t.Fatalf("a was applied from the held commit: revision %s", got.Spec.Source.Revision)
+	}
+	eventually(t, 10*time.Second, "a CommitHeld event on the source status", func() (bool, string) {
+		var events eventsv1.EventList
+		if err := c.Client.List(context.Background(), &events, client.InNamespace("kudod-system")); err != nil {
+			return false, err.Error()
+		}
+		for _, e := range events.Items {
+			if e.Reason == "CommitHeld" && e.Regarding.Kind == "ConfigMap" && e.Regarding.Name == v1alpha1.SourceStatusName("platform") && strings.Contains(e.Note, ns+"/b.yaml") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(events.Items))
+	})
 
 	// Removing a runs its cleanup: its objects and its Instance go.
 	dc := repo.Commit("remove a, fix b", map[string]string{

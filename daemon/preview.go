@@ -46,7 +46,7 @@ func Preview(ctx context.Context, opts PreviewOptions) (*preview.Report, error) 
 	if reader == nil {
 		reader = opts.Client
 	}
-	p, err := newPreviewer(opts.Client, reader, nil, "", opts.Client.Scheme(), opts.Client.RESTMapper(), s, opts.AllowClusterScoped, m, opts.Logger)
+	p, err := newPreviewer(opts.Client, reader, nil, "", opts.Client.Scheme(), opts.Client.RESTMapper(), s, opts.AllowClusterScoped, manifests.RenderLimits{}, m, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -143,7 +143,8 @@ func TestEncryptedInstanceFiles(t *testing.T) {
 
 	// Too large to decrypt.
 	big := full + "# " + strings.Repeat("x", manifests.MaxEncryptedFileSize) + "\n"
-	idx, err = manifests.IndexRepository(encRepo(t, map[string]string{"instances/full.yaml": big}), manifests.IndexOptions{Decrypter: decrypt.NewSOPS(ids, "")})
+	// (with a file limit above it: by default the instance file limit, 512 KiB, refuses it first)
+	idx, err = manifests.IndexRepository(encRepo(t, map[string]string{"instances/full.yaml": big}), manifests.IndexOptions{Decrypter: decrypt.NewSOPS(ids, ""), MaxInstanceFileSize: 4 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

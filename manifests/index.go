@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,9 @@ type Index struct {
 	Encrypted map[string]string
 	// DecryptErrors are the files a Decrypter could not decrypt (also in Invalid or BrokenFiles).
 	DecryptErrors Findings
+	// Held are the repository's findings that hold the whole commit: unreadable instance
+	// files (BrokenFiles) and instances declared twice (docs/design.md, Plan selection).
+	Held Findings
 	// Findings are every error and warning, sorted.
 	Findings Findings
 
@@ -57,6 +61,11 @@ type IndexOptions struct {
 	// Decrypter decrypts SOPS-encrypted instance files; without one they are listed in
 	// Index.Encrypted (docs/secrets.md).
 	Decrypter Decrypter
+	// MaxInstanceFileSize bounds each YAML file under Path (default
+	// DefaultMaxInstanceFileSize): a larger file is an error, refused before it is read.
+	MaxInstanceFileSize int64
+	// RenderLimits bound verifying each package (zero fields: the defaults).
+	RenderLimits RenderLimits
 }
 
 // PackageCache remembers verified packages by digest, so a poll that sees the same package
@@ -76,10 +85,11 @@ func NewPackageCache() *PackageCache {
 	return &PackageCache{packages: map[string]*cachedPackage{}}
 }
 
-// verified returns the cached package with the same digest and directory, or verifies p and caches it.
-func (c *PackageCache) verified(p *Package) (*Package, Findings) {
+// verified returns the cached package with the same digest and directory, or verifies p and
+// caches it. A verification cut short by ctx's end is not cached.
+func (c *PackageCache) verified(ctx context.Context, p *Package) (*Package, Findings) {
 	if c == nil {
-		return p, Verify(p)
+		return p, VerifyContext(ctx, p)
 	}
 	key := p.Digest + "\x00" + p.Dir
 	c.mu.Lock()
@@ -88,7 +98,10 @@ func (c *PackageCache) verified(p *Package) (*Package, Findings) {
 		return e.pkg, e.findings
 	}
 	c.mu.Unlock()
-	fs := Verify(p)
+	fs := VerifyContext(ctx, p)
+	if ctx.Err() != nil {
+		return p, fs
+	}
 	c.mu.Lock()
 	c.packages[key] = &cachedPackage{pkg: p, findings: fs}
 	c.mu.Unlock()
@@ -113,6 +126,16 @@ func (c *PackageCache) Get(digest, dir string) *Package {
 // opts.Path, honouring .kudodignore, and validates the instances against their packages. The error is
 // only for a tree that cannot be read at all; everything else is in the Index's findings.
 func IndexRepository(fsys fs.FS, opts IndexOptions) (*Index, error) {
+	return IndexRepositoryContext(context.Background(), fsys, opts)
+}
+
+// IndexRepositoryContext is IndexRepository under ctx: verifying packages renders their
+// templates, each package within opts.RenderLimits, and stops when ctx ends.
+func IndexRepositoryContext(ctx context.Context, fsys fs.FS, opts IndexOptions) (*Index, error) {
+	if opts.MaxInstanceFileSize <= 0 {
+		opts.MaxInstanceFileSize = DefaultMaxInstanceFileSize
+	}
+	ctx = WithRenderLimits(ctx, opts.RenderLimits)
 	root := path.Clean(opts.Path)
 	if root == "" || root == "/" {
 		root = "."
@@ -168,12 +191,14 @@ func IndexRepository(fsys fs.FS, opts IndexOptions) (*Index, error) {
 		return nil, fmt.Errorf("read repository tree at %s: %w", root, err)
 	}
 
-	byName := idx.loadPackages(fsys, pkgDirs, opts.Cache)
+	byName := idx.loadPackages(ctx, fsys, pkgDirs, opts.Cache)
+	idx.kudoOperatorCycles(byName)
 	var all []*Instance
 	for _, f := range instanceFiles {
-		all = append(all, idx.readInstanceFile(fsys, f)...)
+		all = append(all, idx.readInstanceFile(fsys, f, opts.MaxInstanceFileSize)...)
 	}
 	idx.resolve(all, byName)
+	idx.hold()
 	idx.Findings.Sort()
 	return idx, nil
 }
@@ -197,7 +222,7 @@ func readIgnore(fsys fs.FS) (gitignore.Matcher, error) {
 	return gitignore.NewMatcher(ps), nil
 }
 
-func (idx *Index) loadPackages(fsys fs.FS, dirs []string, cache *PackageCache) map[string][]*Package {
+func (idx *Index) loadPackages(ctx context.Context, fsys fs.FS, dirs []string, cache *PackageCache) map[string][]*Package {
 	byName := map[string][]*Package{}
 	for _, dir := range dirs {
 		p, err := Load(fsys, dir)
@@ -210,7 +235,7 @@ func (idx *Index) loadPackages(fsys fs.FS, dirs []string, cache *PackageCache) m
 			idx.Findings = append(idx.Findings, fs...)
 			continue
 		}
-		p, fs := cache.verified(p)
+		p, fs := cache.verified(ctx, p)
 		idx.Findings = append(idx.Findings, fs...)
 		if fs.HasErrors() {
 			idx.BrokenPackages[dir] = fs.Errors()
@@ -259,12 +284,14 @@ func compareVersions(a, b string) int {
 
 // readInstanceFile reads the Instance documents of one YAML file. Documents of other kinds
 // are not kudod's business and are skipped.
-func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
-	data, err := fs.ReadFile(fsys, file)
+func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*Instance {
+	data, err := readFileBounded(fsys, file, maxSize)
 	if err != nil {
 		f := errorf(file, 0, "cannot read: %v", unwrapPathError(err))
-		idx.BrokenFiles[file] = Findings{f}
-		idx.Findings = append(idx.Findings, f)
+		if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
+			f = errorf(file, 0, "%v for a file under the repository's path (an Instance holds its parameters; the API server stores objects up to about 1.5 MiB)", err)
+		}
+		idx.broken(file, f)
 		return nil
 	}
 	var decrypted []map[string]bool
@@ -274,8 +301,16 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 			return nil
 		}
 	}
-	// Most YAML in a GitOps repository is not an Instance: skip files that cannot hold one.
-	if !bytes.Contains(data, []byte("Instance")) {
+	// Most YAML in a GitOps repository is not an Instance: skip files that cannot hold one
+	// ("nstance" also finds a misspelt kind: instance).
+	if !bytes.Contains(data, []byte("nstance")) {
+		if f := checkEncoding(file, data); f != nil {
+			idx.broken(file, *f) // UTF-16 would hide an Instance from the check above
+		}
+		return nil
+	}
+	if f := checkText(file, data); f != nil {
+		idx.broken(file, *f)
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -292,24 +327,24 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 			idx.Findings = append(idx.Findings, fs...)
 			break
 		}
+		if f := nestedInstance(file, &doc); f != nil {
+			idx.broken(file, *f)
+			continue
+		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 			continue
 		}
 		m := doc.Content[0]
-		kind := mappingValue(m, "kind")
-		if kind == nil || kind.Value != InstanceKind {
+		av, meant := instanceDocument(file, m)
+		if meant != nil {
+			idx.broken(file, *meant)
 			continue
 		}
-		av := ""
-		if v := mappingValue(m, "apiVersion"); v != nil {
-			av = v.Value
+		if av == "" {
+			continue
 		}
-		if av != InstanceAPIVersion && av != KUDOInstanceAPIVersion {
-			if strings.Contains(av, "kudo") {
-				f := errorf(file, keyLine(m, "apiVersion", m.Line), "Instance with unsupported apiVersion %q (use %s, or KUDO's %s)", av, InstanceAPIVersion, KUDOInstanceAPIVersion)
-				idx.BrokenFiles[file] = append(idx.BrokenFiles[file], f)
-				idx.Findings = append(idx.Findings, f)
-			}
+		if fs := checkYAML(file, m, true); len(fs) > 0 {
+			idx.broken(file, fs...)
 			continue
 		}
 		in, fs := parseInstance(file, m, av)
@@ -323,6 +358,12 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 		out = append(out, in)
 	}
 	return out
+}
+
+// broken records findings that make a file unreadable.
+func (idx *Index) broken(file string, fs ...Finding) {
+	idx.BrokenFiles[file] = append(idx.BrokenFiles[file], fs...)
+	idx.Findings = append(idx.Findings, fs...)
 }
 
 func (idx *Index) invalid(in *Instance, fs Findings) {
@@ -348,8 +389,10 @@ func (idx *Index) resolve(all []*Instance, byName map[string][]*Package) {
 	}
 	for _, in := range all {
 		if first, dup := seen[in.Key()]; dup {
-			f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice (also at %s:%d)", in.Key(), first.File, first.line("metadata.name"))
+			f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice: in %s:%d and here", in.Key(), first.File, first.line("metadata.name"))
 			idx.invalid(in, Findings{f})
+			idx.Held = append(idx.Held, f)
+			idx.dropInstance(in.Key())
 			continue
 		}
 		seen[in.Key()] = in

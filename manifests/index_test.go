@@ -161,12 +161,16 @@ func TestIndexDuplicateInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if idx.Instance("data/zk") == nil {
-		t.Fatalf("the first declaration should stay valid")
+	// Neither declaration is taken, and the finding names both files and holds the commit.
+	if idx.Instance("data/zk") != nil {
+		t.Fatalf("the first declaration should not be taken")
 	}
 	errs := idx.Findings.Errors()
-	if len(errs) != 1 || errs[0].File != "instances/b.yaml" || !strings.Contains(errs[0].Message, "declared twice (also at instances/a.yaml:4)") {
+	if len(errs) != 1 || errs[0].File != "instances/b.yaml" || !strings.Contains(errs[0].Message, "declared twice: in instances/a.yaml:4 and here") {
 		t.Fatalf("got %v", errs)
+	}
+	if len(idx.Held) != 1 || idx.Held[0] != errs[0] || idx.InvalidFindings["data/zk"] == nil {
+		t.Fatalf("held %v, invalid %v", idx.Held, idx.InvalidFindings)
 	}
 }
 

@@ -296,7 +296,7 @@ func (in *Instance) parseSchedules(file string, s *yaml.Node) Findings {
 		}
 		if sc.Cron == "" {
 			fs = append(fs, errorf(file, n.Line, "%s.cron is required", field))
-		} else if _, err := ParseCron(sc.Cron); err != nil {
+		} else if err := CheckCron(sc.Cron, sc.TimeZone, time.Now()); err != nil {
 			fs = append(fs, errorf(file, keyLine(n, "cron", n.Line), "%s.cron: %v", field, err))
 		}
 		if sc.TimeZone != "" {

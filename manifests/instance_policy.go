@@ -173,7 +173,7 @@ func (in *Instance) parseWindows(file string, n *yaml.Node) Findings {
 		}
 		if w.Schedule == "" {
 			fs = append(fs, errorf(file, item.Line, "%s.schedule is required: a cron expression of when the window opens", field))
-		} else if _, err := ParseCron(w.Schedule); err != nil {
+		} else if err := CheckCron(w.Schedule, w.TimeZone, time.Now()); err != nil {
 			fs = append(fs, errorf(file, keyLine(item, "schedule", item.Line), "%s.schedule: %v", field, err))
 		}
 		if d, err := time.ParseDuration(duration); err != nil || d <= 0 {

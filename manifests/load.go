@@ -25,24 +25,31 @@ func Load(fsys fs.FS, dir string) (*Package, error) {
 	var findings Findings
 
 	opPath := p.OperatorFilePath()
-	opData, err := fs.ReadFile(fsys, opPath)
+	opData, err := readFileBounded(fsys, opPath, MaxPackageFileSize)
 	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, Findings{errorf(opPath, 0, "cannot read: %v", unwrapPathError(err))}
+		}
 		return nil, Findings{errorf(opPath, 0, "operator package is missing %s: %v", OperatorFileName, unwrapPathError(err))}
 	}
 	hashFile(h, OperatorFileName, opData)
 	findings = append(findings, p.parseOperator(opPath, opData)...)
 
 	parPath := p.ParamsFilePath()
-	parData, err := fs.ReadFile(fsys, parPath)
-	if err != nil {
+	parData, err := readFileBounded(fsys, parPath, MaxPackageFileSize)
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		findings = append(findings, errorf(parPath, 0, "cannot read: %v", unwrapPathError(err)))
+	case err != nil:
 		findings = append(findings, errorf(parPath, 0, "operator package is missing %s: %v", ParamsFileName, unwrapPathError(err)))
-	} else {
+	default:
 		hashFile(h, ParamsFileName, parData)
 		findings = append(findings, p.parseParams(parPath, parData)...)
 	}
 
 	tdir := joinPath(dir, TemplatesDir)
 	var keys []string
+	total := int64(len(opData) + len(parData))
 	err = fs.WalkDir(fsys, tdir, func(fp string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && fp == tdir {
@@ -54,10 +61,14 @@ func Load(fsys fs.FS, dir string) (*Package, error) {
 		if d.IsDir() || !strings.HasSuffix(d.Name(), ".yaml") {
 			return nil
 		}
-		data, err := fs.ReadFile(fsys, fp)
+		data, err := readFileBounded(fsys, fp, MaxPackageFileSize)
 		if err != nil {
 			findings = append(findings, errorf(fp, 0, "cannot read: %v", unwrapPathError(err)))
 			return nil
+		}
+		if total += int64(len(data)); total > MaxPackageSize {
+			findings = append(findings, errorf(tdir, 0, "the package's files are larger than %s", byteSize(MaxPackageSize)))
+			return fs.SkipAll
 		}
 		key := strings.TrimPrefix(fp, tdir+"/")
 		p.Templates[key] = &Template{Key: key, Path: fp, Content: string(data)}
@@ -134,9 +145,15 @@ func stripLine(msg string) string {
 
 // documentRoot parses a single-document YAML file into its root mapping node (nil if empty).
 func documentRoot(file string, data []byte) (*yaml.Node, Findings) {
+	if f := checkText(file, data); f != nil {
+		return nil, Findings{*f}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(file, err)
+	}
+	if fs := checkYAML(file, &doc, false); fs.HasErrors() {
+		return nil, fs
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, nil

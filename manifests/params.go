@@ -153,9 +153,14 @@ func (p *Parameter) ValidateValue(v Value) error {
 				return nil
 			}
 		}
-		allowed := make([]string, 0, len(p.Enum))
-		for _, e := range p.Enum {
+		// The first values only: an enum of thousands would make a message of megabytes.
+		const shown = 20
+		allowed := make([]string, 0, min(len(p.Enum), shown)+1)
+		for _, e := range p.Enum[:min(len(p.Enum), shown)] {
 			allowed = append(allowed, strconv.Quote(e.Text))
+		}
+		if len(p.Enum) > shown {
+			allowed = append(allowed, fmt.Sprintf("... (%d more)", len(p.Enum)-shown))
 		}
 		return fmt.Errorf("value %q is not one of the allowed values [%s]", v.Text, strings.Join(allowed, ", "))
 	}

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -88,6 +89,9 @@ type ScheduleValueInput struct {
 // maxScheduleValueOutput bounds what the template of one schedule parameter may render.
 const maxScheduleValueOutput = MaxPlanParameterSize
 
+// scheduleValueLimits bound rendering one schedule parameter's value.
+var scheduleValueLimits = RenderLimits{Timeout: time.Second, MaxOutput: maxScheduleValueOutput, MaxAlloc: 1 << 20, MaxSteps: 10_000, MaxDepth: 10}
+
 // scheduleFuncs is the templates' function map with `date` formatting a time in its own time
 // zone (the schedule's), not the daemon's as sprig's does.
 var scheduleFuncs = sync.OnceValue(func() template.FuncMap {
@@ -122,7 +126,7 @@ func ParseScheduleValue(text string) error {
 // RenderScheduleValue renders a schedule parameter's value with the same restricted
 // functions as package templates: `{{ .ScheduledTime | date "20060102-1504" }}`, .Name and
 // .Namespace. A value without "{{" is returned as it is.
-func RenderScheduleValue(text string, in ScheduleValueInput) (string, error) {
+func RenderScheduleValue(text string, in ScheduleValueInput) (out string, err error) {
 	if !IsTemplateValue(text) {
 		return text, nil
 	}
@@ -130,7 +134,19 @@ func RenderScheduleValue(text string, in ScheduleValueInput) (string, error) {
 	if err != nil {
 		return "", cleanExecError(err)
 	}
-	var buf cappedBuffer
+	// The value comes from git, like a package's templates: it renders within a budget of its
+	// own, small one (docs/design.md, Limits).
+	m := instrument("value", text, t)
+	b := newBudget(context.Background(), scheduleValueLimits)
+	fm := (&slot{b: b}).funcs()
+	fm["date"] = scheduleFuncs()["date"]
+	t = t.Funcs(fm)
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("render failed: %v", r)
+		}
+	}()
+	buf := cappedBuffer{b: b, marks: m}
 	vars := map[string]any{"ScheduledTime": in.ScheduledTime, "Name": in.Name, "Namespace": in.Namespace}
 	if err := t.Execute(&buf, vars); err != nil {
 		return "", cleanExecError(err)

@@ -103,7 +103,7 @@ func TestRenderScheduleValue(t *testing.T) {
 		{text: `{{ .Params.X }}`, in: in, err: "Params"},
 		{text: `{{ env "HOME" }}`, in: in, err: `function "env" is not allowed`},
 		{text: `{{ .ScheduledTime | date "0102" `, in: in, err: "unclosed action"},
-		{text: `{{ repeat 20000 "x" }}`, in: in, err: "more than 16384"},
+		{text: `{{ repeat 20000 "x" }}`, in: in, err: "exceeds 16 KiB (output limit)"},
 	}
 	for _, tt := range tests {
 		got, err := RenderScheduleValue(tt.text, tt.in)
@@ -182,6 +182,20 @@ func TestVerifyParameterScope(t *testing.T) {
 		}
 		if tt.msg != "" && !found {
 			t.Errorf("%q: no %s %q", tt.param, tt.sev, tt.msg)
+		}
+	}
+}
+
+// A schedule parameter's value comes from git: it renders within a small budget, so a value
+// built to exhaust the daemon's memory or time is refused at once.
+func TestRenderScheduleValueIsBounded(t *testing.T) {
+	for _, text := range []string{`{{ randAlphaNum 1000000000 }}`, `{{ range $i := until 100000 }}{{ end }}`, `{{ seq 1 50000000 }}`} {
+		start := time.Now()
+		if _, err := RenderScheduleValue(text, ScheduleValueInput{ScheduledTime: time.Now()}); err == nil {
+			t.Errorf("%s rendered", text)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %s", text, d)
 		}
 	}
 }

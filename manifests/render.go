@@ -2,15 +2,16 @@ package manifests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsyaml "sigs.k8s.io/yaml"
 )
@@ -54,35 +55,9 @@ var disabledFuncs = map[string]string{
 	"osIsAbs":       "path functions are not available in templates",
 }
 
-// funcMap is sprig's text function map minus disabledFuncs plus toYaml. Built once: sprig
-// allocates a fresh map of ~200 entries per call.
-var funcMap = sync.OnceValue(func() template.FuncMap {
-	fm := sprig.TxtFuncMap()
-	for name, why := range disabledFuncs {
-		fm[name] = disabledFunc(name, why)
-	}
-	fm["toYaml"] = toYaml
-	// Bounded where sprig allocates what a parameter asks for: kafka and zookeeper call
-	// `until (int .Params.NODE_COUNT)`, and a value of 10000000000 must not exhaust memory.
-	fm["until"] = boundedUntil
-	fm["untilStep"] = boundedUntilStep
-	fm["repeat"] = boundedRepeat
-	return fm
-})
-
-// Limits on what a template may build: a sequence's length and the rendered output's size.
-const (
-	maxSequence   = 100_000
-	maxOutputSize = 8 << 20
-)
-
-func boundedUntil(count int) ([]int, error) {
-	step := 1
-	if count < 0 {
-		step = -1
-	}
-	return boundedUntilStep(0, count, step)
-}
+// maxSequence bounds the lists until and untilStep build: kafka and zookeeper call
+// `until (int .Params.NODE_COUNT)`, and a value of 10000000000 must not exhaust memory.
+const maxSequence = 100_000
 
 func boundedUntilStep(start, stop, step int) ([]int, error) {
 	if step == 0 || (stop-start)/step < 0 {
@@ -98,21 +73,32 @@ func boundedUntilStep(start, stop, step int) ([]int, error) {
 	return out, nil
 }
 
-func boundedRepeat(count int, s string) (string, error) {
-	if count > 0 && len(s)*count > maxOutputSize {
-		return "", fmt.Errorf("repeat: %d copies of a %d-byte string exceed the %d bytes a template may render", count, len(s), maxOutputSize)
-	}
-	return strings.Repeat(s, max(count, 0)), nil
+// cappedBuffer is a template's output: it fails writes beyond the render's MaxOutput, counts
+// the output against the render's memory, and stops a render whose time is up. It also takes
+// the marks instrument added (render_funcs.go): steps and template calls.
+type cappedBuffer struct {
+	bytes.Buffer
+	b     *budget
+	marks *marks
+	depth int
+	// line is that of the last mark: where a limit a mark found was reached.
+	line int
 }
 
-// cappedBuffer fails writes beyond maxOutputSize, so a template cannot render without bound.
-type cappedBuffer struct{ bytes.Buffer }
-
-func (b *cappedBuffer) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > maxOutputSize {
-		return 0, fmt.Errorf("the rendered output exceeds %d bytes", maxOutputSize)
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if m, ok := c.marks.lookup(p); ok {
+		return len(p), c.mark(m)
 	}
-	return b.Buffer.Write(p)
+	if err := c.b.cancelled(); err != nil {
+		return 0, err
+	}
+	if c.Len()+len(p) > c.b.limits.MaxOutput {
+		return 0, &LimitError{Limit: "output", Detail: fmt.Sprintf("the rendered output exceeds %s", byteSize(int64(c.b.limits.MaxOutput)))}
+	}
+	if total := c.b.alloc.Add(int64(len(p))); total > c.b.limits.MaxAlloc {
+		return 0, &LimitError{Limit: "memory", Detail: fmt.Sprintf("the templates of the package render more than %s", byteSize(c.b.limits.MaxAlloc))}
+	}
+	return c.Buffer.Write(p)
 }
 
 func disabledFunc(name, why string) func(...any) (string, error) {
@@ -130,12 +116,80 @@ func toYaml(v any) string {
 	return strings.TrimSuffix(string(out), "\n")
 }
 
-// renderer caches the parsed templates of a package: parsing is done once, execution is safe
-// for concurrent use.
+func (c *cappedBuffer) mark(m mark) (err error) {
+	switch m.kind {
+	case markLeave:
+		c.depth--
+		return nil
+	case markEnter:
+		c.depth++
+		if c.depth > c.b.limits.MaxDepth {
+			c.line = m.line
+			return &LimitError{Limit: "depth", Detail: fmt.Sprintf("template calls nest deeper than %d", c.b.limits.MaxDepth)}
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			le, ok := r.(*LimitError)
+			if !ok {
+				panic(r)
+			}
+			c.line, err = m.line, le
+		}
+	}()
+	c.b.step()
+	return nil
+}
+
+// renderer caches the parsed templates of a package: parsing is done once. Renders use
+// clones, each with functions bound to its own slot (render_funcs.go), kept for the next render.
 type renderer struct {
 	once      sync.Once
 	templates map[string]*template.Template
+	marks     map[string]*marks
 	errs      map[string]error
+
+	mu   sync.Mutex
+	free map[string][]*boundTemplate
+}
+
+// boundTemplate is a clone of a parsed template whose functions check its slot's budget.
+type boundTemplate struct {
+	t *template.Template
+	s *slot
+}
+
+// maxFreeClones is how many idle clones of one template are kept: as many as renders of one
+// package run at once, typically.
+const maxFreeClones = 8
+
+func (r *renderer) get(key string, base *template.Template) (*boundTemplate, error) {
+	r.mu.Lock()
+	if l := r.free[key]; len(l) > 0 {
+		bt := l[len(l)-1]
+		r.free[key] = l[:len(l)-1]
+		r.mu.Unlock()
+		return bt, nil
+	}
+	r.mu.Unlock()
+	c, err := base.Clone()
+	if err != nil {
+		return nil, err
+	}
+	s := &slot{}
+	return &boundTemplate{t: c.Funcs(s.funcs()), s: s}, nil
+}
+
+func (r *renderer) put(key string, bt *boundTemplate) {
+	bt.s.b = nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.free == nil {
+		r.free = map[string][]*boundTemplate{}
+	}
+	if len(r.free[key]) < maxFreeClones {
+		r.free[key] = append(r.free[key], bt)
+	}
 }
 
 func (p *Package) parsed(key string) (*template.Template, error) {
@@ -146,13 +200,19 @@ func (p *Package) parsed(key string) (*template.Template, error) {
 	r := p.renderer
 	r.once.Do(func() {
 		r.templates = make(map[string]*template.Template, len(p.Templates))
+		r.marks = make(map[string]*marks, len(p.Templates))
 		r.errs = map[string]error{}
 		for k, t := range p.Templates {
+			if err := checkNesting(k, t.Content); err != nil {
+				r.errs[k] = err
+				continue
+			}
 			tpl, err := template.New(k).Option("missingkey=error").Funcs(funcMap()).Parse(t.Content)
 			if err != nil {
 				r.errs[k] = cleanExecError(err)
 				continue
 			}
+			r.marks[k] = instrument(k, t.Content, tpl)
 			r.templates[k] = tpl
 		}
 	})
@@ -218,47 +278,86 @@ func (p *Package) Variables(in RenderInput) (map[string]any, error) {
 	}, nil
 }
 
-// RenderText executes one template and returns its text.
+// RenderText executes one template and returns its text, within the default render limits.
 func (p *Package) RenderText(key string, in RenderInput) (string, error) {
+	return p.RenderTextContext(context.Background(), key, in)
+}
+
+// RenderTextContext executes one template and returns its text. The render counts against
+// the budget of the package render ctx belongs to (StartRender), or a budget of its own, and
+// stops when ctx ends.
+func (p *Package) RenderTextContext(ctx context.Context, key string, in RenderInput) (string, error) {
 	vars, err := p.Variables(in)
 	if err != nil {
 		return "", &RenderError{Template: p.TemplatePath(key), Err: err}
 	}
-	return p.renderText(key, vars)
+	return p.renderText(ctx, key, vars)
 }
 
-func (p *Package) renderText(key string, vars map[string]any) (string, error) {
+func (p *Package) renderText(ctx context.Context, key string, vars map[string]any) (text string, err error) {
 	t, err := p.parsed(key)
 	if err != nil {
 		return "", err
 	}
-	var buf cappedBuffer
-	if err := t.Execute(&buf, vars); err != nil {
-		return "", &RenderError{Template: p.TemplatePath(key), Err: cleanExecError(err)}
+	b := budgetFrom(ctx)
+	if le := b.check(); le != nil {
+		return "", &RenderError{Template: p.TemplatePath(key), Err: le}
+	}
+	bt, err := p.renderer.get(key, t)
+	if err != nil {
+		return "", &RenderError{Template: p.TemplatePath(key), Err: err}
+	}
+	bt.s.b = b
+	defer func() {
+		// text/template returns what functions panic with as errors; anything else escaping
+		// a render is a bug of kudod's, which must not take the daemon down with it.
+		if r := recover(); r != nil {
+			text, err = "", &RenderError{Template: p.TemplatePath(key), Err: fmt.Errorf("render failed: %v", r)}
+		}
+	}()
+	buf := cappedBuffer{b: b, marks: p.renderer.marks[key]}
+	err = bt.t.Execute(&buf, vars)
+	p.renderer.put(key, bt)
+	if err != nil {
+		return "", &RenderError{Template: p.TemplatePath(key), Err: execError(key, buf.line, err)}
 	}
 	return buf.String(), nil
 }
 
-// Render executes one template and parses its output into Kubernetes objects: several
-// documents per template, empty and comment-only documents skipped, each object required to
-// have apiVersion and kind (a Pipe task's pod gets its name from kudod).
+// Render executes one template and parses its output into Kubernetes objects, within the
+// default render limits.
 func (p *Package) Render(key string, in RenderInput) ([]*unstructured.Unstructured, error) {
-	text, err := p.RenderText(key, in)
+	return p.RenderContext(context.Background(), key, in)
+}
+
+// RenderContext executes one template and parses its output into Kubernetes objects: several
+// documents per template, empty and comment-only documents skipped, each object required to
+// have apiVersion and kind (a Pipe task's pod gets its name from kudod). The render counts
+// against the budget of ctx's package render (RenderTextContext).
+func (p *Package) RenderContext(ctx context.Context, key string, in RenderInput) ([]*unstructured.Unstructured, error) {
+	text, err := p.RenderTextContext(ctx, key, in)
 	if err != nil {
 		return nil, err
 	}
 	return ParseObjects(p.TemplatePath(key), text)
 }
 
-// RenderAll renders several templates with the same variables, in order.
+// RenderAll renders several templates with the same variables, in order, as one package render.
 func (p *Package) RenderAll(keys []string, in RenderInput) ([]*unstructured.Unstructured, error) {
+	return p.RenderAllContext(context.Background(), keys, in)
+}
+
+// RenderAllContext is RenderAll under ctx: the templates share one budget.
+func (p *Package) RenderAllContext(ctx context.Context, keys []string, in RenderInput) ([]*unstructured.Unstructured, error) {
+	ctx, done := StartRender(ctx)
+	defer done()
 	vars, err := p.Variables(in)
 	if err != nil {
 		return nil, err
 	}
 	var out []*unstructured.Unstructured
 	for _, k := range keys {
-		text, err := p.renderText(k, vars)
+		text, err := p.renderText(ctx, k, vars)
 		if err != nil {
 			return nil, err
 		}
@@ -270,6 +369,43 @@ func (p *Package) RenderAll(keys []string, in RenderInput) ([]*unstructured.Unst
 	}
 	return out, nil
 }
+
+// execError cleans a text/template execution error. A limit reached in a function names the
+// line the call is on: "key:LINE: what (which limit)".
+func execError(key string, line int, err error) error {
+	var le *LimitError
+	if errors.As(err, &le) {
+		m := execLocation.FindStringSubmatch(err.Error())
+		if m == nil {
+			if line > 0 {
+				return &locatedError{prefix: fmt.Sprintf("%s:%d: ", key, line), err: le}
+			}
+			return le
+		}
+		prefix := m[1] + ":" + m[2] + ": "
+		switch fn := m[3]; {
+		case fn == fnOut:
+			prefix += "printing: "
+		case fn != "" && !strings.HasPrefix(fn, "_kudod") && !strings.HasPrefix(le.Detail, fn):
+			prefix += fn + ": "
+		}
+		return &locatedError{prefix: prefix, err: le}
+	}
+	return cleanExecError(err)
+}
+
+// execLocation is where text/template says an execution error happened:
+// "template: KEY:LINE:COL: executing "NAME" at <...>: error calling FUNC: ...".
+var execLocation = regexp.MustCompile(`^template: (.*?):(\d+):\d+: executing .*?(?:: error calling ([^: ]+): |$)`)
+
+// locatedError is a limit error with the template and line it happened at.
+type locatedError struct {
+	prefix string
+	err    error
+}
+
+func (e *locatedError) Error() string { return e.prefix + e.err.Error() }
+func (e *locatedError) Unwrap() error { return e.err }
 
 // cleanExecError drops text/template's "template: " prefix from execution and parse errors:
 // the RenderError names the template's path already.

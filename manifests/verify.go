@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,9 +12,18 @@ import (
 // Verify checks a loaded package the way `kubectl kudo package verify` does (docs/operators.md,
 // Checking a package), plus checks KUDO lacked where a mistake would otherwise surface only
 // while a plan runs. Errors make the package unusable; warnings are advice. Every finding names
-// the file and, where known, the line. The result is sorted.
+// the file and, where known, the line. The result is sorted. Templates render within the
+// default render limits.
 func Verify(p *Package) Findings {
-	v := &verifier{p: p}
+	return VerifyContext(context.Background(), p)
+}
+
+// VerifyContext is Verify as one package render under ctx: every template it renders counts
+// against one budget (RenderLimits, set with WithRenderLimits), and the render stops when ctx ends.
+func VerifyContext(ctx context.Context, p *Package) Findings {
+	ctx, done := StartRender(ctx)
+	defer done()
+	v := &verifier{ctx: ctx, p: p}
 	v.parameters()
 	v.versions()
 	v.tasks()
@@ -24,6 +34,7 @@ func Verify(p *Package) Findings {
 
 // verifier collects the findings of one Verify.
 type verifier struct {
+	ctx      context.Context
 	p        *Package
 	input    RenderInput // the dummy instance templates are rendered for
 	findings Findings
@@ -98,6 +109,9 @@ func (v *verifier) tasks() {
 			seen[t.Name] = t.Line
 		}
 		v.taskSpec(file, t)
+		if t.Kind == TaskKudoOperator && resolveChild([]*Package{v.p}, t.Spec.OperatorVersion, t.Spec.AppVersion) != nil && t.Spec.Package == v.p.Name {
+			v.errorf(file, t.Line, "KudoOperator task %q names the package itself: each instance would create another without end", t.Name)
+		}
 	}
 }
 

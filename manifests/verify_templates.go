@@ -155,7 +155,7 @@ func (v *verifier) templateRefs(key string, usedParams map[string]bool) bool {
 // Kubernetes objects with a name for everything else.
 func (v *verifier) renderTemplate(key string, use templateUse, vars map[string]any) {
 	file := v.p.TemplatePath(key)
-	text, err := v.p.renderText(key, vars)
+	text, err := v.p.renderText(v.ctx, key, vars)
 	if err != nil {
 		line, msg := templateErrorLine(key, unwrapRenderError(err))
 		v.errorf(file, line, "template does not render with default parameters: %s", msg)
@@ -239,6 +239,10 @@ func (v *verifier) parameterFile(file, text string) {
 		return
 	}
 	if len(doc.Content) == 0 {
+		return
+	}
+	if fs := checkYAML(file, &doc, true); len(fs) > 0 {
+		v.errorf(file, 0, "parameterFile does not render to usable YAML with default parameters (lines of the rendered output): line %d: %s", fs[0].Line, fs[0].Message)
 		return
 	}
 	root := doc.Content[0]
@@ -356,7 +360,7 @@ func (v *verifier) namespaceManifest(vars map[string]any) {
 		v.errorf(v.p.OperatorFilePath(), v.opLine("namespaceManifest"), "namespaceManifest %q is not in %s/", key, TemplatesDir)
 		return
 	}
-	text, err := v.p.renderText(key, vars)
+	text, err := v.p.renderText(v.ctx, key, vars)
 	if err != nil {
 		return // reported by renderTemplate
 	}

@@ -21,6 +21,9 @@ type Side struct {
 	// Encrypted are SOPS-encrypted files read without a key (`kudod plan` without one), with
 	// why: what they declare is not known, so nothing is decided about it.
 	Encrypted map[string]string
+	// Held are repository findings (FILE:LINE: MESSAGE) that hold the whole commit when they
+	// are on the new side: unreadable files, instances declared twice (HeldError).
+	Held []string
 }
 
 // FromIndex builds a Side from a repository index.
@@ -43,6 +46,9 @@ func FromIndex(idx *manifests.Index) Side {
 		for file, why := range idx.Encrypted {
 			s.Encrypted[file] = why
 		}
+	}
+	for _, f := range idx.Held {
+		s.Held = append(s.Held, f.Error())
 	}
 	return s
 }
@@ -169,6 +175,16 @@ func Diff(old, new Side, opts Options) Result {
 		res.Held = ErrEmptyCommit
 		for i := range res.Decisions {
 			res.Decisions[i] = reject(res.Decisions[i], ErrEmptyCommit.Error())
+		}
+	}
+	if len(new.Held) > 0 {
+		// Every change is rejected; an instance the commit does not change stays "none", and
+		// one rejected already keeps its own reason.
+		res.Held = &HeldError{Findings: new.Held}
+		for i := range res.Decisions {
+			if res.Decisions[i].Changes() {
+				res.Decisions[i] = reject(res.Decisions[i], res.Held.Error())
+			}
 		}
 	}
 	return res

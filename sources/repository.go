@@ -310,6 +310,17 @@ func (r *Repository) blobLocked(h plumbing.Hash) *blob {
 	return b
 }
 
+// blobSize reads a blob's size from its object header, without its content.
+func (r *Repository) blobSize(h plumbing.Hash) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, err := r.store.EncodedObjectSize(h)
+	if err != nil {
+		return 0, fmt.Errorf("reading the size of git object %s of repository %q: %w", h, r.name, err)
+	}
+	return n, nil
+}
+
 // readBlob reads a blob's content for a treeFS.
 func (r *Repository) readBlob(h plumbing.Hash) ([]byte, error) {
 	r.mu.Lock()

@@ -43,6 +43,25 @@ type blob struct {
 	hash plumbing.Hash
 	repo *Repository
 	data atomic.Pointer[[]byte]
+	// size is the blob's size from its object header, -1 until read: Stat tells a reader the
+	// size of a file without loading it, so a huge file can be refused unread.
+	size atomic.Int64
+}
+
+// length returns the blob's size, from its content when loaded, else from the object header.
+func (b *blob) length() (int64, error) {
+	if p := b.data.Load(); p != nil {
+		return int64(len(*p)), nil
+	}
+	if n := b.size.Load(); n > 0 {
+		return n, nil
+	}
+	n, err := b.repo.blobSize(b.hash)
+	if err != nil {
+		return 0, err
+	}
+	b.size.Store(n)
+	return n, nil
 }
 
 func (b *blob) bytes() ([]byte, error) {
@@ -149,16 +168,16 @@ func (f *treeFS) dirEntries(nodes []*node) []fs.DirEntry {
 	return out
 }
 
-// stat needs a file's content for its size: git trees do not record sizes.
+// stat reads a file's size from its object header: git trees do not record sizes.
 func (f *treeFS) stat(n *node) (fs.FileInfo, error) {
 	if n.isDir() {
 		return f.info(n, 0), nil
 	}
-	data, err := n.blob.bytes()
+	size, err := n.blob.length()
 	if err != nil {
 		return nil, err
 	}
-	return f.info(n, int64(len(data))), nil
+	return f.info(n, size), nil
 }
 
 func (f *treeFS) info(n *node, size int64) fileInfo {

@@ -87,6 +87,8 @@ type Poller struct {
 	recorded    v1alpha1.SourceStatus
 	recordedAt  time.Time
 	handledWake string
+	// held is a commit held since the source status was last recorded, for an event on it.
+	held *heldCommit
 }
 
 type pollRecord struct {
@@ -180,6 +182,9 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 	}
 	if plan.Held != nil {
 		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: plan.Held.Error()})
+		p.mu.Lock()
+		p.held = &heldCommit{commit: snap.Commit, err: plan.Held}
+		p.mu.Unlock()
 		p.markActed(snap.Commit)
 		return plan.Held
 	}

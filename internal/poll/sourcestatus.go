@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +30,7 @@ func (p *Poller) recordSource(ctx context.Context, next time.Time) {
 	}
 	due := !sameRecord(cur, p.recorded) || time.Since(p.recordedAt) > sourceHeartbeat
 	p.mu.Unlock()
+	defer p.eventHeld(ctx)
 	if !due || p.opts.StatusNamespace == "" {
 		return
 	}
@@ -60,4 +62,34 @@ func writeSourceStatus(ctx context.Context, c client.Client, namespace string, s
 		return fmt.Errorf("record the status of repository %s: %w", s.Repository, err)
 	}
 	return nil
+}
+
+// heldCommit is a commit whose repository findings hold it (planner.HeldError).
+type heldCommit struct {
+	commit string
+	err    error
+}
+
+// eventHeld records a held commit as a Warning event on the repository's status ConfigMap,
+// where `kubectl describe` and `kubectl get events` show it next to the last error.
+func (p *Poller) eventHeld(ctx context.Context) {
+	p.mu.Lock()
+	held := p.held
+	p.held = nil
+	p.mu.Unlock()
+	if held == nil || p.opts.StatusNamespace == "" || p.opts.Recorder == nil {
+		return
+	}
+	cm := &corev1.ConfigMap{}
+	key := client.ObjectKey{Namespace: p.opts.StatusNamespace, Name: v1alpha1.SourceStatusName(p.repo.Name)}
+	if err := p.opts.Client.Get(ctx, key, cm); err != nil {
+		// Just written, and not in the cache yet: the event names the object without its UID.
+		cm.Name, cm.Namespace = key.Name, key.Namespace
+	}
+	cm.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+	msg := held.err.Error()
+	if len(msg) > 800 {
+		msg = strings.ToValidUTF8(msg[:800], "") + "..." // an event's note holds at most 1 kB
+	}
+	p.opts.Recorder.Eventf(cm, nil, corev1.EventTypeWarning, "CommitHeld", "Plan", "commit %s of repository %s: %s", v1alpha1.ShortRevision(held.commit), p.repo.Name, msg)
 }

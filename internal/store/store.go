@@ -28,7 +28,10 @@ const defaultLimit = 16
 type Store struct {
 	cache *manifests.PackageCache
 	// masker learns the sensitive values of every index (docs/secrets.md).
-	masker       *mask.Masker
+	masker *mask.Masker
+	// limits bound what indexing reads and renders: MaxInstanceFileSize and RenderLimits of
+	// manifests.IndexOptions.
+	limits       manifests.IndexOptions
 	mu           sync.Mutex
 	repositories map[string]repository
 	indexes      map[string]*indexEntry // repository + "@" + revision
@@ -54,6 +57,23 @@ type indexEntry struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{cache: manifests.NewPackageCache(), repositories: map[string]repository{}, indexes: map[string]*indexEntry{}, limit: defaultLimit}
+}
+
+// SetLimits sets the bounds of every index the store builds (docs/configuration.md, the flags
+// --render-timeout and --max-instance-file-size of kudod run). Call before the first index.
+func (s *Store) SetLimits(maxInstanceFileSize int64, render manifests.RenderLimits) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.limits = manifests.IndexOptions{MaxInstanceFileSize: maxInstanceFileSize, RenderLimits: render}
+}
+
+// indexOptions are the options of an index of a repository's path.
+func (s *Store) indexOptions(path string) manifests.IndexOptions {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.limits
+	o.Path, o.Cache = path, s.cache
+	return o
 }
 
 // AddRepository makes a repository known: git reads it, path is the folder to index.
@@ -82,7 +102,8 @@ func (s *Store) SetMasker(m *mask.Masker) {
 }
 
 // IndexSnapshot indexes a snapshot of a known repository and keeps the index, so executions
-// find its packages without reading git again.
+// find its packages without reading git again. Verifying new packages renders their
+// templates, which stops when ctx ends.
 func (s *Store) IndexSnapshot(ctx context.Context, repository string, snap sources.Snapshot) (*manifests.Index, error) {
 	s.mu.Lock()
 	repo, known := s.repositories[repository]
@@ -94,17 +115,20 @@ func (s *Store) IndexSnapshot(ctx context.Context, repository string, snap sourc
 	if err != nil {
 		return nil, fmt.Errorf("index %s at %s: %w", repository, v1alpha1.ShortRevision(snap.Commit), err)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // cut short: its packages' findings are not to be trusted
+	}
 	s.remember(repository, snap.Commit, idx)
 	return idx, nil
 }
 
 // indexTree indexes a snapshot with the repository's settings, and learns its sensitive values.
 func (s *Store) indexTree(ctx context.Context, repo repository, snap sources.Snapshot) (*manifests.Index, error) {
-	opts := manifests.IndexOptions{Path: repo.path, Cache: s.cache}
+	opts := s.indexOptions(repo.path)
 	if repo.decrypter != nil {
 		opts.Decrypter = repo.decrypter(ctx)
 	}
-	idx, err := manifests.IndexRepository(snap.FS, opts)
+	idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -143,6 +167,9 @@ func (s *Store) index(ctx context.Context, repository, revision string) (*manife
 			return
 		}
 		e.idx, e.err = s.indexTree(ctx, repo, snap)
+		if e.err == nil && ctx.Err() != nil {
+			e.idx, e.err = nil, ctx.Err()
+		}
 	})
 	if e.err != nil {
 		s.mu.Lock()

@@ -27,6 +27,7 @@ func newPlanCommand(s streams) *cobra.Command {
 		cluster                                  bool
 		kf                                       kubeFlags
 		ageKeyFile                               string
+		limits                                   limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "plan --repo DIR|URL --from REV --to REV",
@@ -34,7 +35,8 @@ func newPlanCommand(s streams) *cobra.Command {
 		Long: `Compare two commits of a repository and print, per instance, the action (deploy, update,
 upgrade, cleanup, none, rejected), the plan that runs and the reasons.
 
-Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected or the command failed.
+Exit status: 0 nothing to do, 1 plans to run, 2 a change is rejected, the commit is held (an
+instance file that cannot be read, an instance declared twice) or the command failed.
 With -o json, stdout is always the JSON, whatever the exit status. An empty --from means
 every instance is new. REV is a commit SHA, a branch or tag name, or (for a local
 directory) any revision git understands, such as HEAD~1.
@@ -75,7 +77,12 @@ available". Sensitive values print as <sensitive>.`,
 			if repo == "" || to == "" {
 				return fail(errNoRepo)
 			}
-			read, closeRepo, err := openRevisions(cmd.Context(), repo, ps.auth)
+			maxFile, err := limits.instanceFileSize()
+			if err != nil {
+				return fail(err)
+			}
+			ctx := limits.context(cmd.Context())
+			read, closeRepo, err := openRevisions(ctx, repo, ps.auth)
 			if err != nil {
 				return fail(err)
 			}
@@ -90,13 +97,16 @@ available". Sensitive values print as <sensitive>.`,
 				decrypter = decrypt.NewSOPS(ids, "")
 			}
 			index := func(rev string) (*manifests.Index, error) {
-				snap, err := read(cmd.Context(), rev)
+				snap, err := read(ctx, rev)
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache, Decrypter: decrypter})
+				idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache, Decrypter: decrypter, MaxInstanceFileSize: maxFile, RenderLimits: limits.renderLimits()})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
+				}
+				if err := ctx.Err(); err != nil {
+					return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
 				}
 				return idx, nil
 			}
@@ -161,6 +171,8 @@ available". Sensitive values print as <sensitive>.`,
 	f.BoolVar(&cluster, "cluster", false, "count the cluster's Instances as dependencies that exist (the kubeconfig's context)")
 	kf.add(f, false)
 	f.StringVar(&ageKeyFile, "age-key-file", "", "age keys that decrypt SOPS-encrypted instance files (default: $SOPS_AGE_KEY_FILE, then $SOPS_AGE_KEY)")
+	limits.addRender(f)
+	limits.addInstanceFiles(f)
 	return cmd
 }
 

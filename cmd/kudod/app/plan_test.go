@@ -27,6 +27,11 @@ func planRepo(t *testing.T) (*testenv.GitRepo, string, string, string) {
 
 func TestPlanCommand(t *testing.T) {
 	r, first, second, third := planRepo(t)
+	// An instance file kudod cannot read, next to a change of a: neither is applied.
+	held := r.Commit("unreadable", map[string]string{
+		"instances/a.yaml": "apiVersion: kudod.dev/v1alpha1\nkind: Instance\nmetadata:\n  name: a\n  namespace: ns\nspec:\n  operator:\n    name: app\n  parameters:\n    VALUE: three\n",
+		"instances/b.yaml": "apiVersion: kudod.dev/v2\nkind: Instance\nmetadata:\n  name: b\n  namespace: ns\nspec:\n  operator:\n    name: app\n",
+	})
 	cases := []struct {
 		name     string
 		args     []string
@@ -36,10 +41,13 @@ func TestPlanCommand(t *testing.T) {
 		{"nothing to do", []string{"--from", second, "--to", second}, 0, []string{"1 instances: 1 none"}},
 		{"everything new", []string{"--to", first}, 1, []string{"ns/a: deploy, plan deploy"}},
 		{"a parameter change", []string{"--from", first, "--to", second}, 1, []string{"ns/a: update, plan deploy", "parameter VALUE: one → two"}},
-		{"git revisions", []string{"--from", "HEAD~2", "--to", "HEAD~1"}, 1, []string{"parameter VALUE: one → two"}},
+		{"git revisions", []string{"--from", "HEAD~3", "--to", "HEAD~2"}, 1, []string{"parameter VALUE: one → two"}},
 		{"a rejected change exits 2", []string{"--from", second, "--to", third}, 2, []string{"rejected", "SIZE is immutable"}},
 		{"a file URL and branch names", []string{"--repo", "file://" + r.Dir, "--from", first, "--to", "main"}, 2, []string{"rejected"}},
 		{"an unknown revision", []string{"--from", first, "--to", "no-such-branch"}, 2, nil},
+		{"a new unreadable file holds the commit", []string{"--from", second, "--to", held}, 2, []string{"held: the commit is held: instances/b.yaml:1: Instance with unsupported apiVersion \"kudod.dev/v2\"", "ns/a: rejected"}},
+		{"a large instance file holds the commit", []string{"--from", second, "--to", held, "--max-instance-file-size", "100"}, 2, []string{"held: the commit is held: instances/a.yaml: the file is 145 bytes, more than the 100 bytes limit"}},
+		{"a bad size", []string{"--to", held, "--max-instance-file-size", "lots"}, 2, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 )
 
 type renderOptions struct {
+	limits    limitFlags
 	params    []string
 	instance  string
 	namespace string
@@ -44,6 +45,7 @@ Nothing is sent to a cluster: API versions are printed as the templates write th
 	cmd.Flags().StringVar(&o.instance, "instance", "", "the instance name (.Name); default: <operator name>-instance, as KUDO names it")
 	cmd.Flags().StringVar(&o.namespace, "namespace", "default", "the instance namespace (.Namespace)")
 	cmd.Flags().StringVar(&o.plan, "plan", "", "render the resources of this plan's tasks, in plan order")
+	o.limits.addRender(cmd.Flags())
 	return cmd
 }
 
@@ -52,7 +54,8 @@ func (o *renderOptions) run(ctx context.Context, s streams, dir string) error {
 	if err != nil {
 		return exitCode(2, err)
 	}
-	p, findings := readPackage(dir)
+	ctx = o.limits.context(ctx)
+	p, findings := readPackage(ctx, dir)
 	printFindings(s.Err, findings.Warnings())
 	if errs := findings.Errors(); len(errs) > 0 {
 		printFindings(s.Err, errs)
@@ -68,7 +71,7 @@ func (o *renderOptions) run(ctx context.Context, s streams, dir string) error {
 	in := manifests.RenderInput{Name: instance, Namespace: o.namespace, Params: values}
 	r := &objectPrinter{w: s.Out}
 	if o.plan == "" {
-		err = renderTemplates(r, p, in)
+		err = renderTemplates(ctx, r, p, in)
 	} else {
 		err = renderPlan(ctx, r, p, in, o.plan)
 	}
@@ -127,7 +130,9 @@ func checkParameterValues(p *manifests.Package, values map[string]string) error 
 
 // renderTemplates prints every template that renders to objects of the instance itself: not
 // KudoOperator parameterFiles (a child's parameters) nor Pipe pods (run, then deleted).
-func renderTemplates(r *objectPrinter, p *manifests.Package, in manifests.RenderInput) error {
+func renderTemplates(ctx context.Context, r *objectPrinter, p *manifests.Package, in manifests.RenderInput) error {
+	ctx, done := manifests.StartRender(ctx)
+	defer done()
 	skip := map[string]bool{}
 	for _, t := range p.Tasks {
 		for _, tt := range t.Templates() {
@@ -149,7 +154,7 @@ func renderTemplates(r *objectPrinter, p *manifests.Package, in manifests.Render
 		if skip[key] {
 			continue
 		}
-		objs, err := p.Render(key, in)
+		objs, err := p.RenderContext(ctx, key, in)
 		if err != nil {
 			return err
 		}

@@ -52,6 +52,7 @@ type runOptions struct {
 	// defaultServiceAccount and previewUser: docs/security.md.
 	defaultServiceAccount string
 	previewUser           string
+	limits                limitFlags
 }
 
 func newRunCommand(s streams) *cobra.Command {
@@ -85,6 +86,10 @@ func newRunCommand(s streams) *cobra.Command {
 				return exitCode(2, err)
 			}
 			rest.QPS, rest.Burst = o.qps, o.burst
+			maxFile, err := o.limits.instanceFileSize()
+			if err != nil {
+				return exitCode(2, err)
+			}
 			opts := daemon.Options{
 				Config: rest, MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 				LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderNamespace,
@@ -92,6 +97,7 @@ func newRunCommand(s streams) *cobra.Command {
 				InstallCRDs: o.installCRDs, StepTimeout: o.stepTimeout, Concurrent: o.concurrent,
 				AllowClusterScoped: cfg.Cluster.AllowClusterScoped, Logger: log, Masker: masker,
 				DefaultServiceAccount: o.defaultServiceAccount, PreviewUser: o.previewUser,
+				RenderTimeout: o.limits.renderTimeout, MaxInstanceFileSize: maxFile,
 			}
 			if err := checkServiceAccountName(o.defaultServiceAccount); err != nil {
 				return exitCode(2, fmt.Errorf("--default-service-account: %w", err))
@@ -163,6 +169,8 @@ func newRunCommand(s streams) *cobra.Command {
 	f.IntVar(&o.historyLimit, "history-limit", instances.DefaultHistoryLimit, "how many ended plan executions each Instance's status.history keeps")
 	f.StringVar(&o.defaultServiceAccount, "default-service-account", "", "the service account, in each instance's namespace, that plans impersonate when neither the instance nor its repository names one (docs/security.md)")
 	f.StringVar(&o.previewUser, "preview-user", "", "the user previews impersonate, with read and dry-run rights only (deploy/rbac/preview_role.yaml); empty: the daemon's own identity")
+	o.limits.addRender(f)
+	o.limits.addInstanceFiles(f)
 	return cmd
 }
 

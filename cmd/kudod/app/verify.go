@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -13,38 +15,69 @@ import (
 )
 
 func newVerifyCommand(s streams) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify DIR",
+	var limits limitFlags
+	cmd := &cobra.Command{
+		Use:   "verify DIR...",
 		Short: "Check a KUDO operator package: every check of kubectl kudo package verify, and more",
 		Long: `Check the KUDO operator package in DIR (operator.yaml, params.yaml, templates/) with every
 check of 'kubectl kudo package verify' and kudod's own: every template must render with default
-parameters into Kubernetes objects.
+parameters into Kubernetes objects, within the render limits (--render-timeout).
+
+With several DIRs, each package is checked, and KudoOperator tasks among them must not form
+a cycle (a → b → a). Symbolic links leading out of DIR are errors.
 
 Warnings and errors are printed as FILE:LINE: SEVERITY: MESSAGE. The exit code is 1 when there is
 any error (unreadable files included), 0 otherwise.`,
-		Args: cobra.ExactArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
-			dir := args[0]
-			_, findings := readPackage(dir)
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := limits.context(cmd.Context())
+			var findings manifests.Findings
+			var pkgs []*manifests.Package
+			dirOf := map[*manifests.Package]string{}
+			for _, dir := range args {
+				p, fs := readPackage(ctx, dir)
+				findings = append(findings, fs...)
+				if p != nil {
+					pkgs = append(pkgs, p)
+					dirOf[p] = dir
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return exitCode(2, fmt.Errorf("interrupted: %w", context.Cause(ctx)))
+			}
+			for p, fs := range manifests.PackageCycles(pkgs) {
+				findings = append(findings, onDisk(dirOf[p], fs)...)
+			}
 			errs, warns := findings.Errors(), findings.Warnings()
 			printFindings(s.Out, warns)
 			printFindings(s.Out, errs)
+			what := strings.Join(args, ", ")
+			if len(args) > 1 {
+				what = fmt.Sprintf("%d packages", len(args))
+			}
 			if len(errs) > 0 {
-				return exitCode(1, fmt.Errorf("%s: %s, %s", dir, countNoun(len(errs), "error"), countNoun(len(warns), "warning")))
+				return exitCode(1, fmt.Errorf("%s: %s, %s", what, countNoun(len(errs), "error"), countNoun(len(warns), "warning")))
+			}
+			valid := "package is valid"
+			if len(args) > 1 {
+				valid = "packages are valid"
 			}
 			if len(warns) > 0 {
-				fmt.Fprintf(s.Out, "package is valid (%s)\n", countNoun(len(warns), "warning"))
+				fmt.Fprintf(s.Out, "%s (%s)\n", valid, countNoun(len(warns), "warning"))
 			} else {
-				fmt.Fprintln(s.Out, "package is valid")
+				fmt.Fprintln(s.Out, valid)
 			}
 			return nil
 		},
 	}
+	limits.addRender(cmd.Flags())
+	return cmd
 }
 
-// readPackage loads and verifies the package in dir. The package is nil when it could not be
-// read; the findings name files by their path on disk.
-func readPackage(dir string) (*manifests.Package, manifests.Findings) {
+// readPackage loads and verifies the package in dir, within the render limits of ctx. The
+// package is nil when it could not be read; the findings name files by their path on disk.
+// Symbolic links leading out of dir are not followed (localFS).
+func readPackage(ctx context.Context, dir string) (*manifests.Package, manifests.Findings) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, manifests.Findings{{Severity: manifests.SeverityError, File: dir, Message: fmt.Sprintf("cannot read the package directory: %v", pathErrorCause(err))}}
@@ -52,7 +85,12 @@ func readPackage(dir string) (*manifests.Package, manifests.Findings) {
 	if !fi.IsDir() {
 		return nil, manifests.Findings{{Severity: manifests.SeverityError, File: dir, Message: "not a directory: give the directory holding operator.yaml"}}
 	}
-	p, err := manifests.Load(os.DirFS(dir), ".")
+	fsys, err := openLocal(dir)
+	if err != nil {
+		return nil, manifests.Findings{{Severity: manifests.SeverityError, File: dir, Message: fmt.Sprintf("cannot read the package directory: %v", pathErrorCause(err))}}
+	}
+	defer fsys.Close()
+	p, err := manifests.Load(fsys, ".")
 	if err != nil {
 		var fs manifests.Findings
 		if !errors.As(err, &fs) {
@@ -60,7 +98,7 @@ func readPackage(dir string) (*manifests.Package, manifests.Findings) {
 		}
 		return nil, onDisk(dir, fs)
 	}
-	return p, onDisk(dir, manifests.Verify(p))
+	return p, onDisk(dir, manifests.VerifyContext(ctx, p))
 }
 
 // onDisk rewrites the files findings name, relative to the package, as paths on disk.

@@ -110,8 +110,8 @@ func TestVerifyCommand(t *testing.T) {
 			code:   1,
 			stdout: []string{"operator.yaml: error: not a directory"},
 		},
-		{name: "no directory", args: []string{"verify"}, code: 2, stderr: []string{"accepts 1 arg(s), received 0"}},
-		{name: "two directories", args: []string{"verify", "a", "b"}, code: 2, stderr: []string{"accepts 1 arg(s), received 2"}},
+		{name: "no directory", args: []string{"verify"}, code: 2, stderr: []string{"requires at least 1 arg(s), only received 0"}},
+		{name: "two directories are both checked", args: []string{"verify", "a", "b"}, code: 1, stdout: []string{"a: error: cannot read", "b: error: cannot read"}, stderr: []string{"Error: 2 packages: 2 errors, 0 warnings"}},
 		{name: "an unknown flag", args: []string{"verify", "--strict", "a"}, code: 2, stderr: []string{"unknown flag: --strict"}},
 	}
 	for _, tt := range tests {
@@ -183,5 +183,63 @@ func writeTestFile(t *testing.T, path, data string) {
 	}
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A symbolic link out of the package directory is refused with its name: verify runs in CI on
+// pull request checkouts, and must not read what a link points to outside the checkout.
+func TestVerifyRefusesLinksOutOfDir(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "pkg")
+	copyTestPackage(t, filepath.Join(manifestsTestdata, "valid/minimal"), dir)
+	if err := os.WriteFile(filepath.Join(root, "creds.yaml"), []byte("password: hunter2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../creds.yaml", filepath.Join(dir, "templates", "leak.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"verify", "render"} {
+		code, out, errOut := runCLI(t, cmd, dir)
+		if code != 1 || !strings.Contains(out+errOut, "symbolic link templates/leak.yaml -> ../../creds.yaml leads outside "+dir+": refused") || strings.Contains(out+errOut, "hunter2") {
+			t.Errorf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errOut)
+		}
+	}
+}
+
+// Several packages are verified together, and KudoOperator tasks among them must not form a
+// cycle.
+func TestVerifyKudoOperatorCycle(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range [][2]string{{"a", "b"}, {"b", "a"}} {
+		dir := filepath.Join(root, p[0])
+		if err := os.MkdirAll(filepath.Join(dir, "templates"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		op := "apiVersion: kudo.dev/v1beta1\nname: " + p[0] + "\noperatorVersion: 0.1.0\nkubernetesVersion: 1.20.0\ntasks:\n  - name: child\n    kind: KudoOperator\n    spec:\n      package: " + p[1] + "\nplans:\n  deploy:\n    strategy: serial\n    phases:\n      - name: main\n        strategy: serial\n        steps:\n          - name: child\n            tasks: [child]\n"
+		for name, content := range map[string]string{"operator.yaml": op, "params.yaml": "parameters: []\n"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	if code, out, errOut := runCLI(t, "verify", a); code != 0 {
+		t.Fatalf("a alone: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := runCLI(t, "verify", a, b)
+	if code != 1 || !strings.Contains(out, filepath.Join(a, "operator.yaml")+`:6: error: KudoOperator task "child" makes a cycle of packages: a 0.1.0 → b 0.1.0 → a 0.1.0`) || !strings.Contains(errOut, "2 packages: 2 errors") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+// A verify whose context ends (SIGTERM, through main's signal.NotifyContext) stops rendering
+// and exits 2.
+func TestVerifyInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	code := Execute(ctx, []string{"verify", filepath.Join(manifestsTestdata, "valid/everything")}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "interrupted: context canceled") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 }
