@@ -276,7 +276,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		d.pollers[repo.Name] = poll.New(
 			poll.Repository{Repository: repo.planning(), Source: repo.Source, Interval: repo.Interval, URL: repo.URL, Ref: repo.Ref},
 			poll.Options{
-				Client: c, Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
+				Client: c, Reader: mgr.GetAPIReader(), Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
 				StatusNamespace: opts.LeaderElectionNamespace, Log: opts.Logger.WithName("poller"),
 				// Each poll queues the repository's new preview heads.
 				Polled: func(ctx context.Context) { previews.Discover(ctx, previewed) },

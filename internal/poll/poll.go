@@ -55,6 +55,9 @@ type Repository struct {
 type Options struct {
 	// Client applies Instances and namespaces and records the source status.
 	Client client.Client
+	// Reader reads around the cache (the manager's API reader): whether a namespace exists
+	// (nil: Client).
+	Reader client.Reader
 	// Planner plans each new snapshot against the cluster.
 	Planner  *desired.Planner
 	Recorder events.EventRecorder
