@@ -322,11 +322,17 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
 		Scheme: scheme,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.Instance{}: {Label: ownRepos},
-			// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
-			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
-		}},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.Instance{}: {Label: ownRepos},
+				// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
+				&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
+			},
+			// Nothing reads the managedFields of a cached object (status patches are merge
+			// patches, Instances are applied from git): keeping them costs memory per Instance
+			// (docs/scaling.md).
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
 		Logger:                        opts.Logger,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
