@@ -89,6 +89,8 @@ type Controller struct {
 	// driftChecked is when each instance's objects were last compared with the cluster; kept
 	// in memory so an idle daemon writes nothing.
 	driftChecked map[types.NamespacedName]time.Time
+	// drift remembers what each instance's last clean drift check saw (drift_skip.go).
+	drift driftMemo
 }
 
 // execution is a plan running for an instance.
@@ -150,6 +152,7 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			delete(r.ended, req.NamespacedName)
 			delete(r.driftChecked, req.NamespacedName)
 			r.mu.Unlock()
+			r.drift.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
