@@ -2,6 +2,8 @@ package manifests
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +39,10 @@ type Index struct {
 	BrokenFiles map[string]Findings
 	// Findings are every error and warning, sorted.
 	Findings Findings
+
+	// files is what each instance file held, by path, for a later index of the same
+	// repository (IndexOptions.Previous).
+	files map[string]*indexedFile
 }
 
 // IndexOptions tune IndexRepository.
@@ -47,6 +53,18 @@ type IndexOptions struct {
 	Path string
 	// Cache reuses package verification across snapshots, keyed by package digest.
 	Cache *PackageCache
+	// Previous is an index of an earlier commit of the same repository, or nil: an instance
+	// file whose content is the same (the same git blob) is not read and parsed again, and its
+	// instances are shared with Previous when they resolve to the same package, so that a
+	// commit costs in proportion to what it changed and the indexes a store keeps share what
+	// they have in common (docs/scaling.md).
+	Previous *Index
+}
+
+// FileHasher is a file system that knows a hash of each file's content without reading it:
+// git's blob hash in sources' snapshots. IndexRepository hashes what it reads otherwise.
+type FileHasher interface {
+	FileHash(name string) (string, error)
 }
 
 // PackageCache remembers verified packages by digest, so a poll that sees the same package
@@ -157,9 +175,17 @@ func IndexRepository(fsys fs.FS, opts IndexOptions) (*Index, error) {
 	}
 
 	byName := idx.loadPackages(fsys, pkgDirs, opts.Cache)
-	var all []*Instance
+	var prev map[string]*indexedFile
+	if opts.Previous != nil {
+		prev = opts.Previous.files
+	}
+	idx.files = make(map[string]*indexedFile, len(instanceFiles))
+	var all []*indexedFile
 	for _, f := range instanceFiles {
-		all = append(all, idx.readInstanceFile(fsys, f)...)
+		file := readInstanceFile(fsys, f, prev[f])
+		idx.files[f] = file
+		idx.addFile(file)
+		all = append(all, file)
 	}
 	idx.resolve(all, byName)
 	idx.Findings.Sort()
@@ -245,22 +271,58 @@ func compareVersions(a, b string) int {
 	return strings.Compare(a, b)
 }
 
-// readInstanceFile reads the Instance documents of one YAML file. Documents of other kinds
-// are not kudod's business and are skipped.
-func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
+// indexedFile is what one instance file holds, parsed. Its instances are templates: the
+// index resolves copies of them, so that a later index may share them (IndexOptions.Previous).
+type indexedFile struct {
+	path string
+	// hash identifies the content ("" when the file could not be read).
+	hash string
+	// parsed are the Instance documents that parsed, in file order.
+	parsed []*Instance
+	// resolved[i] is parsed[i] resolved in the index that holds this file (nil: invalid there).
+	resolved []*Instance
+	// invalid are the documents that did not parse, with their findings.
+	invalid []invalidInstance
+	// broken are findings against the file itself (unreadable, malformed YAML, unsupported
+	// apiVersion).
+	broken Findings
+}
+
+type invalidInstance struct {
+	in       *Instance
+	findings Findings
+}
+
+// readInstanceFile reads the Instance documents of one YAML file; documents of other kinds
+// are not kudod's business and are skipped. A file with the content of prev's is not read
+// again: prev's parse is reused.
+func readInstanceFile(fsys fs.FS, file string, prev *indexedFile) *indexedFile {
+	hash := ""
+	if h, ok := fsys.(FileHasher); ok {
+		if v, err := h.FileHash(file); err == nil {
+			hash = "git:" + v
+		}
+	}
+	if hash != "" && prev != nil && prev.hash == hash {
+		return &indexedFile{path: file, hash: hash, parsed: prev.parsed, resolved: prev.resolved, invalid: prev.invalid, broken: prev.broken}
+	}
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
-		f := errorf(file, 0, "cannot read: %v", unwrapPathError(err))
-		idx.BrokenFiles[file] = Findings{f}
-		idx.Findings = append(idx.Findings, f)
-		return nil
+		return &indexedFile{path: file, broken: Findings{errorf(file, 0, "cannot read: %v", unwrapPathError(err))}}
 	}
+	if hash == "" {
+		sum := sha256.Sum256(data)
+		hash = "sha256:" + hex.EncodeToString(sum[:])
+		if prev != nil && prev.hash == hash {
+			return &indexedFile{path: file, hash: hash, parsed: prev.parsed, resolved: prev.resolved, invalid: prev.invalid, broken: prev.broken}
+		}
+	}
+	out := &indexedFile{path: file, hash: hash}
 	// Most YAML in a GitOps repository is not an Instance: skip files that cannot hold one.
 	if !bytes.Contains(data, []byte("Instance")) {
-		return nil
+		return out
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var out []*Instance
 	for {
 		var doc yaml.Node
 		err := dec.Decode(&doc)
@@ -268,9 +330,7 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 			break
 		}
 		if err != nil {
-			fs := yamlError(file, err)
-			idx.BrokenFiles[file] = fs
-			idx.Findings = append(idx.Findings, fs...)
+			out.broken = yamlError(file, err)
 			break
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -287,20 +347,29 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string) []*Instance {
 		}
 		if av != InstanceAPIVersion && av != KUDOInstanceAPIVersion {
 			if strings.Contains(av, "kudo") {
-				f := errorf(file, keyLine(m, "apiVersion", m.Line), "Instance with unsupported apiVersion %q (use %s, or KUDO's %s)", av, InstanceAPIVersion, KUDOInstanceAPIVersion)
-				idx.BrokenFiles[file] = append(idx.BrokenFiles[file], f)
-				idx.Findings = append(idx.Findings, f)
+				out.broken = append(out.broken, errorf(file, keyLine(m, "apiVersion", m.Line), "Instance with unsupported apiVersion %q (use %s, or KUDO's %s)", av, InstanceAPIVersion, KUDOInstanceAPIVersion))
 			}
 			continue
 		}
 		in, fs := parseInstance(file, m, av)
 		if fs.HasErrors() {
-			idx.invalid(in, fs)
+			out.invalid = append(out.invalid, invalidInstance{in, fs})
 			continue
 		}
-		out = append(out, in)
+		out.parsed = append(out.parsed, in)
 	}
 	return out
+}
+
+// addFile records a file's findings and invalid instances in the index.
+func (idx *Index) addFile(f *indexedFile) {
+	if len(f.broken) > 0 {
+		idx.BrokenFiles[f.path] = append(idx.BrokenFiles[f.path], f.broken...)
+		idx.Findings = append(idx.Findings, f.broken...)
+	}
+	for _, iv := range f.invalid {
+		idx.invalid(iv.in, iv.findings)
+	}
 }
 
 func (idx *Index) invalid(in *Instance, fs Findings) {
@@ -318,25 +387,41 @@ func (idx *Index) invalid(in *Instance, fs Findings) {
 }
 
 // resolve finds each instance's package, validates parameters and schedules against it, and
-// checks that (namespace, name) is unique across the repository.
-func (idx *Index) resolve(all []*Instance, byName map[string][]*Package) {
+// checks that (namespace, name) is unique across the repository. It resolves a copy of each
+// parsed instance, or reuses the copy an earlier index resolved to the same package.
+func (idx *Index) resolve(files []*indexedFile, byName map[string][]*Package) {
 	seen := map[string]*Instance{}
 	for _, in := range idx.Invalid {
 		seen[in.Key()] = in
 	}
-	for _, in := range all {
-		if first, dup := seen[in.Key()]; dup {
-			f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice (also at %s:%d)", in.Key(), first.File, first.line("metadata.name"))
-			idx.invalid(in, Findings{f})
-			continue
+	for _, file := range files {
+		prev := file.resolved
+		file.resolved = make([]*Instance, len(file.parsed))
+		for i, in := range file.parsed {
+			if first, dup := seen[in.Key()]; dup {
+				f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice (also at %s:%d)", in.Key(), first.File, first.line("metadata.name"))
+				idx.invalid(in, Findings{f})
+				continue
+			}
+			seen[in.Key()] = in
+			if i < len(prev) && prev[i] != nil {
+				if p, f := resolvePackage(in, byName); f == nil && p == prev[i].Package {
+					if _, broken := idx.BrokenPackages[p.Dir]; !broken {
+						file.resolved[i] = prev[i]
+						idx.Instances = append(idx.Instances, prev[i])
+						continue
+					}
+				}
+			}
+			c := *in
+			fs := idx.validateInstance(&c, byName)
+			if fs.HasErrors() {
+				idx.invalid(&c, fs)
+				continue
+			}
+			file.resolved[i] = &c
+			idx.Instances = append(idx.Instances, &c)
 		}
-		seen[in.Key()] = in
-		fs := idx.validateInstance(in, byName)
-		if fs.HasErrors() {
-			idx.invalid(in, fs)
-			continue
-		}
-		idx.Instances = append(idx.Instances, in)
 	}
 	sort.Slice(idx.Instances, func(i, j int) bool { return idx.Instances[i].Key() < idx.Instances[j].Key() })
 	sort.Slice(idx.Invalid, func(i, j int) bool { return idx.Invalid[i].Key() < idx.Invalid[j].Key() })

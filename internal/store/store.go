@@ -23,7 +23,9 @@ const defaultLimit = 16
 
 // Store keeps the indexes of recent commits in memory and shares packages by digest, so a
 // thousand instances of one package at one commit cost one load; a commit no longer in memory
-// (after a restart) is read again from the git cache.
+// (after a restart) is read again from the git cache. Each index reuses what the one before
+// it parsed from files that did not change, so the indexes it keeps share most of their
+// instances and a new commit costs in proportion to what it changed (docs/scaling.md).
 type Store struct {
 	cache        *manifests.PackageCache
 	mu           sync.Mutex
@@ -36,6 +38,9 @@ type Store struct {
 type repository struct {
 	git  Snapshots
 	path string
+	// latest is the index built last: the next one reuses what it parsed from files that did
+	// not change (manifests.IndexOptions.Previous).
+	latest *manifests.Index
 }
 
 type indexEntry struct {
@@ -65,12 +70,23 @@ func (s *Store) IndexSnapshot(repository string, snap sources.Snapshot) (*manife
 	if !known {
 		return nil, fmt.Errorf("repository %q is not configured", repository)
 	}
-	idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+	idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache, Previous: repo.latest})
 	if err != nil {
 		return nil, fmt.Errorf("index %s at %s: %w", repository, v1alpha1.ShortRevision(snap.Commit), err)
 	}
+	s.setLatest(repository, idx)
 	s.remember(repository, snap.Commit, idx)
 	return idx, nil
+}
+
+// setLatest records the index built last for a repository.
+func (s *Store) setLatest(repository string, idx *manifests.Index) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.repositories[repository]; ok {
+		r.latest = idx
+		s.repositories[repository] = r
+	}
 }
 
 // index returns the index of a repository at a commit, reading it from git when not in memory.
@@ -96,7 +112,7 @@ func (s *Store) index(ctx context.Context, repository, revision string) (*manife
 			e.err = fmt.Errorf("read %s at %s: %w", repository, v1alpha1.ShortRevision(revision), err)
 			return
 		}
-		e.idx, e.err = manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache})
+		e.idx, e.err = manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: repo.path, Cache: s.cache, Previous: repo.latest})
 	})
 	if e.err != nil {
 		s.mu.Lock()

@@ -52,12 +52,13 @@ directory) any revision git understands, such as HEAD~1.`,
 			}
 			defer closeRepo()
 			cache := manifests.NewPackageCache()
-			index := func(rev string) (*manifests.Index, error) {
+			// The second index reuses what the first parsed from files the commits share.
+			index := func(rev string, previous *manifests.Index) (*manifests.Index, error) {
 				snap, err := read(cmd.Context(), rev)
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache})
+				idx, err := manifests.IndexRepository(snap.FS, manifests.IndexOptions{Path: path, Cache: cache, Previous: previous})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
 				}
@@ -65,11 +66,11 @@ directory) any revision git understands, such as HEAD~1.`,
 			}
 			var old *manifests.Index
 			if from != "" {
-				if old, err = index(from); err != nil {
+				if old, err = index(from, nil); err != nil {
 					return fail(err)
 				}
 			}
-			idx, err := index(to)
+			idx, err := index(to, old)
 			if err != nil {
 				return fail(err)
 			}
