@@ -64,6 +64,13 @@ func newRunCommand(s streams) *cobra.Command {
 				// server on the same nodes needs more (make bench: P1).
 				debug.SetGCPercent(200)
 			}
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+				// The Go runtime honours GOMEMLIMIT itself; without it, the container's limit.
+				if limit, file, ok := cgroupMemoryLimit(os.DirFS("/sys/fs/cgroup")); ok {
+					debug.SetMemoryLimit(goMemoryLimit(limit))
+					log.Info("Go memory limit from the container's", "containerBytes", limit, "goMemLimitBytes", goMemoryLimit(limit), "cgroupFile", file)
+				}
+			}
 			cfg, err := config.Load(o.configFile)
 			if err != nil {
 				return exitCode(2, err)
