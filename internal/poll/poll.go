@@ -242,7 +242,9 @@ func (p *Poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 			return nil
 		}
 		log.Info("instance removed from git: cleaning up")
-		// The cleanup reports to the commit that removed the instance.
+		// The cleanup reports to the commit that removed the instance. existing is the
+		// cache's object (desired.Plan): change a copy.
+		existing = existing.DeepCopy()
 		patch := client.MergeFrom(existing.DeepCopy())
 		if existing.Annotations == nil {
 			existing.Annotations = map[string]string{}
