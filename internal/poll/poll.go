@@ -90,6 +90,9 @@ type Poller struct {
 	recorded    v1alpha1.SourceStatus
 	recordedAt  time.Time
 	handledWake string
+	// sameSpecs and nextSameSpecs are what the last commit and this one found unchanged
+	// (samespec.go).
+	sameSpecs, nextSameSpecs map[string]sameSpec
 }
 
 type pollRecord struct {
@@ -184,6 +187,7 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 	// round trips, and the plans of the first start while the last are still being written.
 	var mu sync.Mutex
 	var errs []error
+	p.startSameSpecs()
 	g := errgroup.Group{}
 	g.SetLimit(actConcurrency)
 	for i := range plan.Decisions {
@@ -201,6 +205,7 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		})
 	}
 	_ = g.Wait()
+	p.endSameSpecs()
 	if err := errors.Join(errs...); err != nil {
 		return err // acted stays behind: the next poll tries again
 	}
@@ -261,8 +266,12 @@ func (p *Poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 		if d.New == nil || existing == nil {
 			return nil
 		}
+		if p.sameAsBefore(d.Key(), d.New.Instance, existing) {
+			return nil
+		}
 		want := desired.Instance(p.repo.Name, existing.Spec.Source.Revision, d.New.Instance, existing.Spec.Plan)
 		if desired.SameSpec(existing, want) {
+			p.rememberSame(d.Key(), d.New.Instance, existing)
 			return nil
 		}
 		// Schedules, suspension or settings changed: no plan runs.
