@@ -333,6 +333,12 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 			// (docs/scaling.md).
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
+		// Typed reads of these kinds go to the API server: a Get through the cache would start
+		// an informer on every such object in the cluster, which kudod does not own
+		// (docs/scaling.md, "A noisy cluster").
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{
+			&corev1.Secret{}, &corev1.Namespace{}, &corev1.Pod{}, &corev1.Event{}, &corev1.ServiceAccount{},
+		}}},
 		Logger:                        opts.Logger,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,
