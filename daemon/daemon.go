@@ -369,7 +369,7 @@ func (d *Daemon) manager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 		d.pollers[repo.Name] = poll.New(
 			poll.Repository{Repository: repo.planning(), Source: repo.Source, Interval: repo.Interval, URL: repo.URL, Ref: repo.Ref},
 			poll.Options{
-				Client: c, Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
+				Client: c, Reader: mgr.GetAPIReader(), Planner: planner, Recorder: recorder, Reporter: reporter, Metrics: m,
 				StatusNamespace: opts.LeaderElectionNamespace, Log: opts.Logger.WithName("poller"),
 				// Each poll queues the repository's new preview heads, and has the values of
 				// parametersFrom compared again (docs/secrets.md).
@@ -426,11 +426,23 @@ func (d *Daemon) newManager(scheme *runtime.Scheme) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(opts.Config, ctrl.Options{
 		Scheme: scheme,
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&v1alpha1.Instance{}: {Label: ownRepos},
-			// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
-			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
-		}},
+		Cache: cache.Options{
+			ByObject: map[client.Object]cache.ByObject{
+				&v1alpha1.Instance{}: {Label: ownRepos},
+				// The daemon reads ConfigMaps only for `kudod reconcile` requests: cache just those.
+				&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{opts.LeaderElectionNamespace: {}}, Label: sourceStatus},
+			},
+			// Nothing reads the managedFields of a cached object (status patches are merge
+			// patches, Instances are applied from git): keeping them costs memory per Instance
+			// (docs/scaling.md).
+			DefaultTransform: cache.TransformStripManagedFields(),
+		},
+		// Typed reads of these kinds go to the API server: a Get through the cache would start
+		// an informer on every such object in the cluster, which kudod does not own
+		// (docs/scaling.md, "A noisy cluster").
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{
+			&corev1.Secret{}, &corev1.Namespace{}, &corev1.Pod{}, &corev1.Event{}, &corev1.ServiceAccount{},
+		}}},
 		Logger:                        opts.Logger,
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:        opts.ProbeAddr,

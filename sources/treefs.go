@@ -130,6 +130,20 @@ func (f *treeFS) ReadFile(name string) ([]byte, error) {
 	return bytes.Clone(data), nil
 }
 
+// FileHash returns the git blob hash of the named file without reading it: an index of a
+// later commit reuses what it parsed from a file with the same hash
+// (manifests.FileHasher).
+func (f *treeFS) FileHash(name string) (string, error) {
+	n, err := f.lookup("hash", name)
+	if err != nil {
+		return "", err
+	}
+	if n.isDir() {
+		return "", &fs.PathError{Op: "hash", Path: name, Err: errIsDir}
+	}
+	return n.blob.hash.String(), nil
+}
+
 // ReadDir returns the entries of the named directory, sorted by name.
 func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	n, err := f.lookup("readdir", name)

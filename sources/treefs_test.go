@@ -79,12 +79,38 @@ func TestSnapshotFS(t *testing.T) {
 		t.Errorf("Open(/a.yaml) = %v, want fs.ErrInvalid", err)
 	}
 
+	// FileHash is git's blob hash, without reading the file: a link has its target's.
+	hasher := snap.FS.(interface{ FileHash(string) (string, error) })
+	for name, want := range map[string]string{
+		"a.yaml":     "78981922613b2afb6025042ff6bd878ac1994e85", // git hash-object of "a\n"
+		"chain.yaml": mustHash(t, hasher, "instances/data/zk.yaml"),
+	} {
+		if got := mustHash(t, hasher, name); got != want {
+			t.Errorf("FileHash(%s) = %s, want %s", name, got, want)
+		}
+	}
+	if _, err := hasher.FileHash("a"); err == nil {
+		t.Error("FileHash of a directory succeeded")
+	}
+	if _, err := hasher.FileHash("nothing.yaml"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("FileHash(nothing.yaml) = %v, want fs.ErrNotExist", err)
+	}
+
 	// ReadFile hands out a copy: a caller scribbling on it does not change the snapshot.
 	b, _ := fs.ReadFile(snap.FS, "a.yaml")
 	b[0] = 'X'
 	if got := readFile(t, snap, "a.yaml"); got != "a\n" {
 		t.Errorf("a.yaml after modifying a returned slice = %q", got)
 	}
+}
+
+func mustHash(t *testing.T, h interface{ FileHash(string) (string, error) }, name string) string {
+	t.Helper()
+	v, err := h.FileHash(name)
+	if err != nil {
+		t.Fatalf("FileHash(%s): %v", name, err)
+	}
+	return v
 }
 
 // TestSnapshotMatchesDisk commits the test packages and reads every file back from the

@@ -56,7 +56,7 @@ type Plan struct {
 	// Index is the snapshot's index.
 	Index *manifests.Index
 	// Existing are the repository's Instances from git (not KudoOperator children), by
-	// namespace/name.
+	// namespace/name: the cache's objects, read-only (DeepCopy before changing one).
 	Existing map[string]*v1alpha1.Instance
 	// Result holds a decision per instance, or why the whole commit is held.
 	planner.Result
@@ -68,8 +68,10 @@ func (p *Planner) Plan(ctx context.Context, repo Repository, snap sources.Snapsh
 	if err != nil {
 		return nil, err
 	}
+	// The cache's own objects, not copies (thousands of Instances on every new commit): a
+	// plan only reads them; whoever changes one (the poll's cleanup) copies it first.
 	var list v1alpha1.InstanceList
-	if err := p.Client.List(ctx, &list, client.MatchingLabels{v1alpha1.LabelRepository: repo.Name}); err != nil {
+	if err := p.Client.List(ctx, &list, client.MatchingLabels{v1alpha1.LabelRepository: repo.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list instances of %s: %w", repo.Name, err)
 	}
 	existing := topLevel(list.Items)

@@ -117,6 +117,8 @@ type Controller struct {
 	// waits is the wait each instance's status last recorded here (types.NamespacedName →
 	// v1alpha1.WaitingPlan): the cache may not show it yet at the next reconcile (gating.go).
 	waits sync.Map
+	// drift remembers what each instance's last clean drift check saw (drift_skip.go).
+	drift driftMemo
 }
 
 // execution is a plan running for an instance.
@@ -185,6 +187,7 @@ func (r *Controller) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			delete(r.ended, req.NamespacedName)
 			delete(r.driftChecked, req.NamespacedName)
 			r.mu.Unlock()
+			r.drift.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err

@@ -40,14 +40,12 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	r.mu.Lock()
 	last, seen := r.driftChecked[key]
 	if !seen {
-		// The clock starts when the daemon first sees the instance: a restart does not compare
-		// every instance at once.
-		r.driftChecked[key] = now
+		// The clock starts when the daemon first sees the instance, spread over one more
+		// interval: a restart does not compare every instance at once.
+		last = now.Add(driftSpread(key, interval))
+		r.driftChecked[key] = last
 	}
 	r.mu.Unlock()
-	if !seen {
-		return interval, nil
-	}
 	if wait := last.Add(interval).Sub(now); wait > 0 {
 		return wait, nil
 	}
@@ -59,6 +57,17 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	if err != nil {
 		return 0, nil // outside its lane: nothing of it runs
 	}
+	// Nothing was written to the objects since the last clean check: no render, no dry-run.
+	// The objects are read with the plan's rights (docs/security.md).
+	reader := r.reader
+	if eng.User() != "" {
+		reader = eng.Reader()
+	}
+	fp, fpErr := liveFingerprint(ctx, reader, inst)
+	if fpErr == nil && r.drift.unchanged(key, fp) {
+		return interval, nil
+	}
+	r.drift.forget(key)
 	pkg, err := r.store.InstancePackage(ctx, inst)
 	if err != nil {
 		return interval, fmt.Errorf("drift check of %s: %w", key, err)
@@ -77,6 +86,9 @@ func (r *Controller) reconcileDrift(ctx context.Context, inst *v1alpha1.Instance
 	}
 	correct := inst.Spec.DriftCorrection == nil || *inst.Spec.DriftCorrection
 	if len(drifted) == 0 {
+		if fpErr == nil {
+			r.drift.remember(key, fp)
+		}
 		if c := apimeta.FindStatusCondition(inst.Status.Conditions, v1alpha1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
 			return interval, r.patchStatus(ctx, inst, func(s *v1alpha1.InstanceStatus) {
 				s.SetCondition(metav1.Condition{Type: v1alpha1.ConditionDrifted, Status: metav1.ConditionFalse, Reason: "NoDrift", Message: "live objects match what the plans applied", ObservedGeneration: inst.Generation})

@@ -23,7 +23,11 @@ func (p *Poller) ensureNamespace(ctx context.Context, name string) error {
 	}
 	// Instances are applied concurrently: one creation per namespace, the others wait for it.
 	_, err, _ := p.namespaceCreation.Do(name, func() (any, error) {
-		if err := EnsureNamespace(ctx, p.opts.Client, name); err != nil {
+		reader := p.opts.Reader
+		if reader == nil {
+			reader = p.opts.Client
+		}
+		if err := ensureNamespace(ctx, reader, p.opts.Client, name); err != nil {
 			return nil, err
 		}
 		p.mu.Lock()
@@ -37,16 +41,24 @@ func (p *Poller) ensureNamespace(ctx context.Context, name string) error {
 // EnsureNamespace creates a namespace if it is missing, labelled as created by kudod; kudod
 // never deletes it.
 func EnsureNamespace(ctx context.Context, c client.Client, name string) error {
-	ns := &corev1.Namespace{}
-	err := c.Get(ctx, types.NamespacedName{Name: name}, ns)
+	return ensureNamespace(ctx, c, c, name)
+}
+
+// ensureNamespace reads the namespace's metadata only, through r: a typed Get through the
+// manager's client would start a cache of every Namespace in the cluster (docs/scaling.md, "A
+// noisy cluster").
+func ensureNamespace(ctx context.Context, r client.Reader, w client.Writer, name string) error {
+	meta := &metav1.PartialObjectMetadata{}
+	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	err := r.Get(ctx, types.NamespacedName{Name: name}, meta)
 	if err == nil {
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("read namespace %s: %w", name, err)
 	}
-	ns = &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.LabelManagedBy: "kudod"}}}
-	if err := c.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.LabelManagedBy: "kudod"}}}
+	if err := w.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	return nil

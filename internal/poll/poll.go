@@ -55,6 +55,9 @@ type Repository struct {
 type Options struct {
 	// Client applies Instances and namespaces and records the source status.
 	Client client.Client
+	// Reader reads around the cache (the manager's API reader): whether a namespace exists
+	// (nil: Client).
+	Reader client.Reader
 	// Planner plans each new snapshot against the cluster.
 	Planner  *desired.Planner
 	Recorder events.EventRecorder
@@ -89,6 +92,9 @@ type Poller struct {
 	handledWake string
 	// held is a commit held since the source status was last recorded, for an event on it.
 	held *heldCommit
+	// sameSpecs and nextSameSpecs are what the last commit and this one found unchanged
+	// (samespec.go).
+	sameSpecs, nextSameSpecs map[string]sameSpec
 }
 
 type pollRecord struct {
@@ -194,6 +200,8 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 	// is written only after what it depends on, so the Instance controller never sees a
 	// dependent's new plan next to its dependency's old, settled state. A wave that fails
 	// stops the later ones.
+	p.startSameSpecs()
+	defer p.endSameSpecs()
 	for _, wave := range actWaves(plan.Decisions) {
 		var mu sync.Mutex
 		var errs []error
@@ -274,7 +282,9 @@ func (p *Poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 			return nil
 		}
 		log.Info("instance removed from git: cleaning up")
-		// The cleanup reports to the commit that removed the instance.
+		// The cleanup reports to the commit that removed the instance. existing is the
+		// cache's object (desired.Plan): change a copy.
+		existing = existing.DeepCopy()
 		patch := client.MergeFrom(existing.DeepCopy())
 		if existing.Annotations == nil {
 			existing.Annotations = map[string]string{}
@@ -291,12 +301,16 @@ func (p *Poller) act(ctx context.Context, snap sources.Snapshot, d *planner.Deci
 		if d.New == nil || existing == nil {
 			return nil
 		}
+		if p.sameAsBefore(d.Key(), d.New.Instance, existing) {
+			return nil
+		}
 		want := desired.Instance(p.repo.Name, existing.Spec.Source.Revision, d.New.Instance, existing.Spec.Plan)
 		if existing.Status.RolledBack != nil {
 			// Git moved on from the commit rolled back, to what the instance runs already.
 			return p.endRollback(ctx, existing, want, snap.Commit)
 		}
 		if desired.SameSpec(existing, want) {
+			p.rememberSame(d.Key(), d.New.Instance, existing)
 			return nil
 		}
 		// Schedules, suspension or settings changed: no plan runs.

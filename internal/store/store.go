@@ -24,7 +24,9 @@ const defaultLimit = 16
 
 // Store keeps the indexes of recent commits in memory and shares packages by digest, so a
 // thousand instances of one package at one commit cost one load; a commit no longer in memory
-// (after a restart) is read again from the git cache.
+// (after a restart) is read again from the git cache. Each index reuses what the one before
+// it parsed from files that did not change, so the indexes it keeps share most of their
+// instances and a new commit costs in proportion to what it changed (docs/scaling.md).
 type Store struct {
 	cache *manifests.PackageCache
 	// masker learns the sensitive values of every index (docs/secrets.md).

@@ -196,7 +196,8 @@ func BenchmarkScale(b *testing.B) {
 //   - bench-heap.pprof: the heap when P1 ends (in use, and allocated during P1; the harness's
 //     share is small: its Instance watch and clients);
 //   - bench-cpu-idle.pprof and bench-heap-idle.pprof: CPU over P3's window
-//     (KUDOD_BENCH_IDLE, 1m) and the heap at its end;
+//     (KUDOD_BENCH_IDLE, 1m; KUDOD_BENCH_DRIFT puts the drift checks in it) and the heap at
+//     its end;
 //
 // and prints their top functions.
 func BenchmarkColdStartProfile(b *testing.B) {
@@ -204,7 +205,8 @@ func BenchmarkColdStartProfile(b *testing.B) {
 	runtime.MemProfileRate = 16 << 10
 	sc := fullScenario()
 	sc.instances = instancesFromEnv(b, sc.instances)
-	sc.idle = scaleFromEnv(b).idle
+	cfg := scaleFromEnv(b)
+	sc.idle, sc.drift = cfg.idle, cfg.drift
 	bb := newBench(b, sc)
 	path := os.Getenv("BENCH_PROFILE")
 	if path == "" {

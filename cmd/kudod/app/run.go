@@ -71,11 +71,15 @@ func newRunCommand(s streams) *cobra.Command {
 			}
 			ctrl.SetLogger(log)
 			klog.SetLogger(log)
-			if _, set := os.LookupEnv("GOGC"); !set {
-				// The daemon allocates a lot per plan (decoded objects, watch events) and keeps
-				// little: collecting half as often trades some memory for CPU, which the API
-				// server on the same nodes needs more (make bench: P1).
-				debug.SetGCPercent(200)
+			// GOGC is Go's default, 100: collecting twice as often as with 200 costs the daemon
+			// a few percent of its CPU in a cold start and takes a third off its peak memory
+			// (docs/scaling.md, "Memory").
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+				// The Go runtime honours GOMEMLIMIT itself; without it, the container's limit.
+				if limit, file, ok := cgroupMemoryLimit(os.DirFS("/sys/fs/cgroup")); ok {
+					debug.SetMemoryLimit(goMemoryLimit(limit))
+					log.Info("Go memory limit from the container's", "containerBytes", limit, "goMemLimitBytes", goMemoryLimit(limit), "cgroupFile", file)
+				}
 			}
 			cfg, err := config.Load(o.configFile)
 			if err != nil {
