@@ -7,14 +7,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
 
-// The daemon records each repository's state in a ConfigMap "kudod-source-<repository>" in
-// its namespace, labelled kudod.dev/source-status=true (README "Repository status"). The UI
-// reads its data keys; it has no business importing the daemon.
-const (
-	labelSourceStatus = "kudod.dev/source-status"
-)
+// labelSourceStatus marks the daemon's repository-status ConfigMaps (api/v1alpha1's wire format).
+const labelSourceStatus = v1alpha1.LabelSourceStatus
 
 // Source is one repository as the Sources page shows it.
 type Source struct {
@@ -32,23 +30,21 @@ type Source struct {
 
 // parseSource reads a repository's status ConfigMap. The URL loses any credentials it carries.
 func parseSource(cm *corev1.ConfigMap) Source {
-	d := cm.Data
+	st := v1alpha1.ParseSourceStatus(cm)
 	s := Source{
-		Repository: d["repository"], URL: redactURL(d["url"]), Ref: d["ref"], Revision: d["revision"],
-		Interval: d["interval"], LastError: redactURLs(d["lastError"]),
+		Repository: st.Repository, URL: redactURL(st.URL), Ref: st.Ref, Revision: st.Revision,
+		Interval: st.Interval, LastError: redactURLs(st.LastError),
+		LastPoll: timeOrNil(st.LastPoll), NextPoll: timeOrNil(st.NextPoll),
+		RevisionURL: commitURL(st.URL, st.Revision),
 	}
 	if s.Repository == "" {
-		s.Repository = strings.TrimPrefix(cm.Name, "kudod-source-")
+		s.Repository = strings.TrimPrefix(cm.Name, v1alpha1.SourceStatusPrefix)
 	}
-	s.LastPoll = parseTime(d["lastPoll"])
-	s.NextPoll = parseTime(d["nextPoll"])
-	s.RevisionURL = commitURL(d["url"], s.Revision)
 	return s
 }
 
-func parseTime(s string) *time.Time {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil || t.IsZero() || t.Unix() <= 0 {
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() || t.Unix() <= 0 {
 		return nil
 	}
 	return &t
