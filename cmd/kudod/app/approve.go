@@ -1,14 +1,9 @@
 package app
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
@@ -46,18 +41,15 @@ or another error.`,
 			if err != nil {
 				return exitCode(2, err)
 			}
-			inst := &v1alpha1.Instance{}
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: args[0]}, inst); err != nil {
-				if apierrors.IsNotFound(err) {
-					return exitCode(2, fmt.Errorf("instance %q not found in namespace %q", args[0], ns))
-				}
+			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			if err != nil {
 				return exitCode(2, err)
 			}
 			name, revision, why, err := waitingPlan(inst, plan)
 			if err != nil {
 				return exitCode(2, err)
 			}
-			a := v1alpha1.PlanApproval{Revision: revision, Plan: name, User: kubeconfigUser(cmd.Context(), c)}
+			a := v1alpha1.PlanApproval{Revision: revision, Plan: name, User: requester(cmd.Context(), c)}
 			if err := annotate(cmd, c, ns, args[0], key, a); err != nil {
 				return exitCode(2, err)
 			}
@@ -98,15 +90,4 @@ func waitingPlan(inst *v1alpha1.Instance, want string) (plan, revision, why stri
 		return "", "", "", fmt.Errorf("the waiting plan %s of %s has no commit", plan, key)
 	}
 	return plan, revision, why, nil
-}
-
-// kubeconfigUser names the kubeconfig's user as the API server authenticates it
-// (SelfSubjectReview), for "approved by alice"; the local user name when the server cannot
-// say (before Kubernetes 1.28).
-func kubeconfigUser(ctx context.Context, c client.Client) string {
-	r := &authenticationv1.SelfSubjectReview{}
-	if err := c.Create(ctx, r); err == nil && r.Status.UserInfo.Username != "" {
-		return r.Status.UserInfo.Username
-	}
-	return currentUser()
 }

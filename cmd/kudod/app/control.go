@@ -1,8 +1,10 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"os/user"
 	"time"
 
@@ -24,14 +26,33 @@ func currentUser() string {
 	return "unknown"
 }
 
+// getInstance reads an Instance; a missing one is an error naming it.
+func getInstance(ctx context.Context, c client.Client, ns, name string) (*v1alpha1.Instance, error) {
+	inst := &v1alpha1.Instance{}
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, inst); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("instance %q not found in namespace %q", name, ns)
+		}
+		return nil, err
+	}
+	return inst, nil
+}
+
+// requester is who asks, as requests record it: the kubeconfig's user as the API server knows
+// it (SelfSubjectReview), else the local user.
+func requester(ctx context.Context, c client.Client) string {
+	r := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, r); err == nil && r.Status.UserInfo.Username != "" {
+		return r.Status.UserInfo.Username
+	}
+	return currentUser()
+}
+
 // annotate merge-patches one annotation of an Instance: the daemon's field manager owns the
 // spec, so requests travel as annotations.
 func annotate(cmd *cobra.Command, c client.Client, ns, name, key string, value any) error {
-	inst := &v1alpha1.Instance{}
-	if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: name}, inst); err != nil {
-		if apierrors.IsNotFound(err) {
-			return fmt.Errorf("instance %q not found in namespace %q", name, ns)
-		}
+	inst, err := getInstance(cmd.Context(), c, ns, name)
+	if err != nil {
 		return err
 	}
 	raw, err := json.Marshal(value)
@@ -68,7 +89,7 @@ func newTriggerCommand(s streams) *cobra.Command {
 			if err != nil {
 				return exitCode(2, err)
 			}
-			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: currentUser(), Parameters: values, IgnoreWindows: ignoreWindows}
+			t := v1alpha1.ManualTrigger{Plan: args[1], UID: string(uuid.NewUUID()), Replace: replace, User: requester(cmd.Context(), c), Parameters: values, IgnoreWindows: ignoreWindows}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationTrigger, t); err != nil {
 				return exitCode(2, err)
 			}
@@ -95,7 +116,7 @@ func newAbortCommand(s streams) *cobra.Command {
 			if err != nil {
 				return exitCode(2, err)
 			}
-			a := v1alpha1.AbortRequest{UID: string(uuid.NewUUID()), User: currentUser()}
+			a := v1alpha1.AbortRequest{UID: string(uuid.NewUUID()), User: requester(cmd.Context(), c)}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationAbort, a); err != nil {
 				return exitCode(2, err)
 			}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 )
@@ -47,9 +46,9 @@ failed, aborted, superseded), plan-scoped parameters (sensitive values masked) a
 			if err != nil {
 				return exitCode(2, err)
 			}
-			inst := &v1alpha1.Instance{}
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: args[0]}, inst); err != nil {
-				return exitCode(2, instanceError(err, ns, args[0]))
+			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			if err != nil {
+				return exitCode(2, err)
 			}
 			if output == "json" {
 				doc := historyJSON{Namespace: inst.Namespace, Name: inst.Name, History: inst.Status.History, Running: inst.Status.ActivePlan}

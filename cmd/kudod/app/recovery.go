@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
@@ -53,14 +51,14 @@ refused while a plan runs, when the last plan did not fail, and when a newer com
 			if err != nil {
 				return exitCode(2, err)
 			}
-			inst := &v1alpha1.Instance{}
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: args[0]}, inst); err != nil {
-				return exitCode(2, instanceError(err, ns, args[0]))
+			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			if err != nil {
+				return exitCode(2, err)
 			}
 			if why := instances.RetryRefusal(inst); why != "" {
 				return exitCode(2, fmt.Errorf("cannot retry %s/%s: %s", ns, args[0], why))
 			}
-			req := v1alpha1.RetryRequest{UID: string(uuid.NewUUID()), User: currentUser(), FromStart: fromStart}
+			req := v1alpha1.RetryRequest{UID: string(uuid.NewUUID()), User: requester(cmd.Context(), c), FromStart: fromStart}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationRetry, req); err != nil {
 				return exitCode(2, err)
 			}
@@ -100,14 +98,14 @@ instance, and kudod status shows the instance out of sync with git until then
 			if err != nil {
 				return exitCode(2, err)
 			}
-			inst := &v1alpha1.Instance{}
-			if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: args[0]}, inst); err != nil {
-				return exitCode(2, instanceError(err, ns, args[0]))
+			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			if err != nil {
+				return exitCode(2, err)
 			}
 			if why := instances.RollbackRefusal(inst, to); why != "" {
 				return exitCode(2, fmt.Errorf("cannot roll back %s/%s: %s", ns, args[0], why))
 			}
-			req := v1alpha1.RollbackRequest{UID: string(uuid.NewUUID()), User: currentUser(), To: to}
+			req := v1alpha1.RollbackRequest{UID: string(uuid.NewUUID()), User: requester(cmd.Context(), c), To: to}
 			if err := annotate(cmd, c, ns, args[0], v1alpha1.AnnotationRollback, req); err != nil {
 				return exitCode(2, err)
 			}
@@ -124,12 +122,4 @@ instance, and kudod status shows the instance out of sync with git until then
 	cmd.ValidArgsFunction = completeInstances(&kf)
 	cmd.Flags().StringVar(&to, "to", "", "the revision to return to (default: the last one whose plan completed)")
 	return cmd
-}
-
-// instanceError says an Instance was not found in words, or passes the error on.
-func instanceError(err error, ns, name string) error {
-	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("instance %q not found in namespace %q", name, ns)
-	}
-	return err
 }
