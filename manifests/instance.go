@@ -242,18 +242,9 @@ func (in *Instance) parseKUDOSpec(file string, spec *yaml.Node) Findings {
 const kudoOperatorVersionMarker = "\x00kudo"
 
 func (in *Instance) parseSchedules(file string, s *yaml.Node) Findings {
-	if s.Kind != yaml.SequenceNode {
-		return Findings{errorf(file, s.Line, "spec.schedules must be a list")}
-	}
-	var fs Findings
 	seen := map[string]int{}
-	for i, n := range s.Content {
-		field := fmt.Sprintf("spec.schedules[%d]", i)
-		if n.Kind != yaml.MappingNode {
-			fs = append(fs, errorf(file, n.Line, "%s must be a mapping", field))
-			continue
-		}
-		fs = append(fs, checkKeys(file, n, field, instanceKeys["spec.schedules[]"])...)
+	return eachMapping(file, s, "spec.schedules", func(field string, n *yaml.Node) Findings {
+		var fs Findings
 		var sc v1alpha1.Schedule
 		sc.Name, fs = scalarField(file, n, "name", field+".name", fs)
 		sc.Plan, fs = scalarField(file, n, "plan", field+".plan", fs)
@@ -312,8 +303,8 @@ func (in *Instance) parseSchedules(file string, s *yaml.Node) Findings {
 		in.Schedules = append(in.Schedules, sc)
 		in.lines[field] = n.Line
 		in.lines[field+".plan"] = keyLine(n, "plan", n.Line)
-	}
-	return fs
+		return fs
+	})
 }
 
 // durationField reads spec.<key> as a positive duration: nil when the key is absent, and a

@@ -50,17 +50,8 @@ func (in *Instance) parsePolicy(file string, spec *yaml.Node) Findings {
 }
 
 func (in *Instance) parseParametersFrom(file string, n *yaml.Node) Findings {
-	if n.Kind != yaml.SequenceNode {
-		return Findings{errorf(file, n.Line, "spec.parametersFrom must be a list")}
-	}
-	var fs Findings
-	for i, item := range n.Content {
-		field := fmt.Sprintf("spec.parametersFrom[%d]", i)
-		if item.Kind != yaml.MappingNode {
-			fs = append(fs, errorf(file, item.Line, "%s must be a mapping", field))
-			continue
-		}
-		fs = append(fs, checkKeys(file, item, field, instanceKeys["spec.parametersFrom[]"])...)
+	return eachMapping(file, n, "spec.parametersFrom", func(field string, item *yaml.Node) Findings {
+		var fs Findings
 		var src v1alpha1.ParameterSource
 		src.Kind, fs = scalarField(file, item, "kind", field+".kind", fs)
 		src.Name, fs = scalarField(file, item, "name", field+".name", fs)
@@ -91,22 +82,13 @@ func (in *Instance) parseParametersFrom(file string, n *yaml.Node) Findings {
 		}
 		in.ParametersFrom = append(in.ParametersFrom, src)
 		in.lines[field] = item.Line
-	}
-	return fs
+		return fs
+	})
 }
 
 func (in *Instance) parseDependsOn(file string, n *yaml.Node) Findings {
-	if n.Kind != yaml.SequenceNode {
-		return Findings{errorf(file, n.Line, "spec.dependsOn must be a list")}
-	}
-	var fs Findings
-	for i, item := range n.Content {
-		field := fmt.Sprintf("spec.dependsOn[%d]", i)
-		if item.Kind != yaml.MappingNode {
-			fs = append(fs, errorf(file, item.Line, "%s must be a mapping with name (and namespace)", field))
-			continue
-		}
-		fs = append(fs, checkKeys(file, item, field, instanceKeys["spec.dependsOn[]"])...)
+	return eachMapping(file, n, "spec.dependsOn", func(field string, item *yaml.Node) Findings {
+		var fs Findings
 		var ref v1alpha1.InstanceRef
 		ref.Name, fs = scalarField(file, item, "name", field+".name", fs)
 		ref.Namespace, fs = scalarField(file, item, "namespace", field+".namespace", fs)
@@ -120,8 +102,8 @@ func (in *Instance) parseDependsOn(file string, n *yaml.Node) Findings {
 		}
 		in.DependsOn = append(in.DependsOn, ref)
 		in.lines[field] = item.Line
-	}
-	return fs
+		return fs
+	})
 }
 
 func (in *Instance) parseApproval(file string, n *yaml.Node) Findings {
@@ -149,17 +131,8 @@ func (in *Instance) parseApproval(file string, n *yaml.Node) Findings {
 }
 
 func (in *Instance) parseWindows(file string, n *yaml.Node) Findings {
-	if n.Kind != yaml.SequenceNode {
-		return Findings{errorf(file, n.Line, "spec.windows must be a list")}
-	}
-	var fs Findings
-	for i, item := range n.Content {
-		field := fmt.Sprintf("spec.windows[%d]", i)
-		if item.Kind != yaml.MappingNode {
-			fs = append(fs, errorf(file, item.Line, "%s must be a mapping", field))
-			continue
-		}
-		fs = append(fs, checkKeys(file, item, field, instanceKeys["spec.windows[]"])...)
+	return eachMapping(file, n, "spec.windows", func(field string, item *yaml.Node) Findings {
+		var fs Findings
 		var w v1alpha1.Window
 		var kind, duration string
 		w.Schedule, fs = scalarField(file, item, "schedule", field+".schedule", fs)
@@ -196,8 +169,8 @@ func (in *Instance) parseWindows(file string, n *yaml.Node) Findings {
 		}
 		in.Windows = append(in.Windows, w)
 		in.lines[field] = item.Line
-	}
-	return fs
+		return fs
+	})
 }
 
 // stringMap reads a mapping of names to scalar values as strings (YAML text, as written).
@@ -260,4 +233,24 @@ func (in *Instance) takesFromSources(name string) bool {
 		}
 	}
 	return false
+}
+
+// eachMapping reads a list of mappings of an instance document: n must be a list, each item a
+// mapping with the keys instanceKeys allows for key+"[]"; fn reads each item, named
+// field ("spec.windows[0]"). The findings of all are returned.
+func eachMapping(file string, n *yaml.Node, key string, fn func(field string, item *yaml.Node) Findings) Findings {
+	if n.Kind != yaml.SequenceNode {
+		return Findings{errorf(file, n.Line, "%s must be a list", key)}
+	}
+	var fs Findings
+	for i, item := range n.Content {
+		field := fmt.Sprintf("%s[%d]", key, i)
+		if item.Kind != yaml.MappingNode {
+			fs = append(fs, errorf(file, item.Line, "%s must be a mapping", field))
+			continue
+		}
+		fs = append(fs, checkKeys(file, item, field, instanceKeys[key+"[]"])...)
+		fs = append(fs, fn(field, item)...)
+	}
+	return fs
 }
