@@ -42,11 +42,6 @@ func orUnknown(s string) string {
 	return s
 }
 
-// PullRequests tells who opened a pull request and from where (forge.Provider does).
-type PullRequests interface {
-	PullRequest(ctx context.Context, number int) (forge.PullRequest, error)
-}
-
 // admit decides whether the head of ref is previewed: refs that are not pull requests are the
 // repository's own branches and always are; a pull request is asked about on the forge, and
 // without a forge to ask only Forks admits it.
@@ -55,8 +50,8 @@ func (q *Queue) admit(ctx context.Context, repo Repository, ref string) (bool, s
 	if n == 0 {
 		return true, "", nil
 	}
-	prs, ok := q.opts.Commenters[repo.Name].(PullRequests)
-	if !ok {
+	prs := q.opts.Commenters[repo.Name]
+	if prs == nil {
 		if repo.Authors.Forks {
 			return true, "", nil
 		}

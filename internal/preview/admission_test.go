@@ -44,18 +44,12 @@ func (f fakeForge) PullRequest(_ context.Context, n int) (forge.PullRequest, err
 	return f.pulls[n], nil
 }
 
-// fakeCommenter cannot tell who opened a pull request.
-type fakeCommenter struct{}
-
-func (fakeCommenter) UpsertComment(context.Context, int, string, string) error { return nil }
-func (fakeCommenter) MaxCommentLength() int                                    { return 1000 }
-
 func TestQueueAdmitsPullRequests(t *testing.T) {
 	pulls := fakeForge{pulls: map[int]forge.PullRequest{
 		1: {Number: 1, Author: "alice", HeadRepository: "ops/platform"},
 		2: {Number: 2, Author: "mallory", Fork: true, HeadRepository: "mallory/platform"},
 	}}
-	q := NewQueue(QueueOptions{Commenters: map[string]Commenter{"forge": pulls, "plain": fakeCommenter{}}})
+	q := NewQueue(QueueOptions{Commenters: map[string]Commenter{"forge": pulls}})
 	repo := func(name string, a Authors) Repository {
 		return Repository{Repository: desired.Repository{Name: name}, Authors: a}
 	}
@@ -69,8 +63,8 @@ func TestQueueAdmitsPullRequests(t *testing.T) {
 		{"a pull request from a branch", repo("forge", Authors{}), "refs/pull/1/head", true},
 		{"a pull request from a fork", repo("forge", Authors{}), "refs/pull/2/head", false},
 		{"forks admitted", repo("forge", Authors{Forks: true}), "refs/pull/2/head", true},
-		{"no forge to ask", repo("plain", Authors{}), "refs/pull/1/head", false},
-		{"no forge, forks admitted", repo("plain", Authors{Forks: true}), "refs/pull/1/head", true},
+		{"no forge to ask", repo("none", Authors{}), "refs/pull/1/head", false},
+		{"no forge, forks admitted", repo("none", Authors{Forks: true}), "refs/pull/1/head", true},
 		{"no forge at all", repo("none", Authors{}), "refs/merge-requests/1/head", false},
 	} {
 		ok, why, err := q.admit(context.Background(), tc.repo, tc.ref)

@@ -14,8 +14,11 @@ import (
 	"github.com/kudod-dev/kudod/sources"
 )
 
-// Commenter posts the preview comment of a pull request (forge.Provider does).
+// Commenter is what previews need of a repository's forge (forge.Provider is one): who opened
+// a pull request and from where, and a place for the preview comment. It is one interface so
+// that a wrapper (the daemon masks every comment) cannot drop the question of who opened it.
 type Commenter interface {
+	PullRequest(ctx context.Context, number int) (forge.PullRequest, error)
 	UpsertComment(ctx context.Context, number int, marker, body string) error
 	MaxCommentLength() int
 }
