@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,8 +175,7 @@ func IndexRepositoryContext(ctx context.Context, fsys fs.FS, opts IndexOptions) 
 			idx.Findings = append(idx.Findings, errorf(p, 0, "cannot read: %v", unwrapPathError(err)))
 			return nil
 		}
-		parts := strings.Split(p, "/")
-		if p != "." && ignore != nil && ignore.Match(parts, d.IsDir()) {
+		if p != "." && ignore != nil && ignore.Match(strings.Split(p, "/"), d.IsDir()) {
 			if d.IsDir() {
 				return fs.SkipDir
 			}
@@ -301,7 +301,7 @@ func compareVersions(a, b string) int {
 // again: prev's findings are recorded again and its instances reused (index_reuse.go).
 func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64, prev *indexedFile) *indexedFile {
 	hash := fileHash(fsys, file)
-	if prev.sameFile(fsys, hash, maxSize) {
+	if prev.sameContent(hash, maxSize) {
 		return idx.reuse(prev)
 	}
 	r := &fileReader{idx: idx, rec: &indexedFile{path: file}}
@@ -314,15 +314,15 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64, prev 
 		r.broken(file, f)
 		return r.rec // not reused: read again next time
 	}
-	if hash == "" {
-		hash = contentHash(data)
-		if prev.sameContent(hash) {
+	if hash.sum == "" {
+		hash = hashContent(data)
+		if prev.sameContent(hash, maxSize) {
 			return idx.reuse(prev)
 		}
 	}
 	r.rec.parsed = r.readInstances(file, data)
 	if !r.rec.encrypted {
-		r.rec.hash = hash
+		r.rec.hash, r.rec.size = hash, int64(len(data))
 	}
 	return r.rec
 }
@@ -421,21 +421,21 @@ func (idx *Index) invalid(in *Instance, fs Findings) {
 // checks that (namespace, name) is unique across the repository, file by file: the instances
 // of reused files count as much as those of files read now.
 func (idx *Index) resolve(byName map[string][]*Package) {
-	seen := map[string]*Instance{}
+	seen := make(map[instanceKey]*Instance, len(idx.Invalid)+len(idx.files))
 	for _, in := range idx.Invalid {
-		seen[in.Key()] = in
+		seen[keyOf(in)] = in
 	}
 	for k, file := range idx.files {
 		var resolved []*Instance // nil while each is what file.resolved holds
 		for i, in := range file.parsed {
 			var got *Instance
-			if first, dup := seen[in.Key()]; dup {
+			if first, dup := seen[keyOf(in)]; dup {
 				f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice: in %s:%d and here", in.Key(), first.File, first.line("metadata.name"))
 				idx.invalid(in, Findings{f})
 				idx.Held = append(idx.Held, f)
 				idx.dropInstance(in.Key())
 			} else {
-				seen[in.Key()] = in
+				seen[keyOf(in)] = in
 				got = idx.resolveInstance(in, file.resolvedAt(i), byName)
 			}
 			if resolved == nil && got != file.resolvedAt(i) {
@@ -453,7 +453,7 @@ func (idx *Index) resolve(byName map[string][]*Package) {
 			idx.files[k] = &c
 		}
 	}
-	sort.Slice(idx.Instances, func(i, j int) bool { return idx.Instances[i].Key() < idx.Instances[j].Key() })
+	slices.SortFunc(idx.Instances, compareKeys)
 	sort.Slice(idx.Invalid, func(i, j int) bool { return idx.Invalid[i].Key() < idx.Invalid[j].Key() })
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"strings"
 )
 
 // An index of a new commit reuses what the index of the commit before read from files that
@@ -18,8 +19,17 @@ import (
 
 // FileHasher is a file system that knows a hash of each file's content without reading it:
 // git's blob hash in sources' snapshots. IndexRepository hashes what it reads otherwise.
+// FileHash returns an error for anything but a file ReadFile would read whole (a directory;
+// a symbolic link that is not read as its target).
 type FileHasher interface {
 	FileHash(name string) (string, error)
+}
+
+// contentHash identifies a file's content: a FileHasher's hash (fromFS) or the sha256 of
+// what was read, never equal to each other.
+type contentHash struct {
+	sum    string
+	fromFS bool
 }
 
 // indexedFile is what one instance file holds, parsed. Its instances are templates: the index
@@ -27,9 +37,11 @@ type FileHasher interface {
 // once its index is built: a later index shares it, or copies it.
 type indexedFile struct {
 	path string
-	// hash identifies the content; "" when the file may not be reused (it could not be read,
-	// or it is encrypted).
-	hash      string
+	// hash identifies the content; empty when the file may not be reused (it could not be
+	// read, or it is encrypted).
+	hash contentHash
+	// size is the content's length: within the size limit of the index that read it.
+	size      int64
 	encrypted bool
 	// ops are the findings reading the file recorded in the index, in order: a reused file
 	// records them again.
@@ -58,38 +70,28 @@ func (f *indexedFile) resolvedAt(i int) *Instance {
 }
 
 // sameContent reports whether a record of an earlier index may stand for a file whose content
-// has hash.
-func (f *indexedFile) sameContent(hash string) bool {
-	return f != nil && f.hash != "" && hash != "" && f.hash == hash
+// has hash, within the size limit maxSize: what readFileBounded would read is what f read.
+func (f *indexedFile) sameContent(hash contentHash, maxSize int64) bool {
+	return f != nil && f.hash.sum != "" && f.hash == hash && f.size <= maxSize
 }
 
-// sameFile reports whether a file known by its hash (FileHasher) is the one f read: the same
-// content, still a regular file within the size limit (as readFileBounded would find it).
-func (f *indexedFile) sameFile(fsys fs.FS, hash string, maxSize int64) bool {
-	if !f.sameContent(hash) {
-		return false
-	}
-	fi, err := fs.Stat(fsys, f.path)
-	return err == nil && fi.Mode().IsRegular() && fi.Size() <= maxSize
-}
-
-// fileHash is the hash of a file the file system knows without reading it, or "".
-func fileHash(fsys fs.FS, file string) string {
+// fileHash is the hash of a file the file system knows without reading it, or none.
+func fileHash(fsys fs.FS, file string) contentHash {
 	h, ok := fsys.(FileHasher)
 	if !ok {
-		return ""
+		return contentHash{}
 	}
 	v, err := h.FileHash(file)
-	if err != nil || v == "" {
-		return ""
+	if err != nil {
+		return contentHash{}
 	}
-	return "git:" + v
+	return contentHash{sum: v, fromFS: true}
 }
 
-// contentHash is the hash of a file read whole.
-func contentHash(data []byte) string {
+// hashContent is the hash of a file read whole.
+func hashContent(data []byte) contentHash {
 	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return contentHash{sum: hex.EncodeToString(sum[:])}
 }
 
 // reuse records an earlier index's file in this one: its findings, and its instances (which
@@ -188,4 +190,36 @@ func walkLess(a, b string) bool {
 		return a[i] < b[i]
 	}
 	return len(a) < len(b)
+}
+
+// instanceKey is an instance's key as a map key, without building the string.
+type instanceKey struct{ namespace, name string }
+
+func keyOf(in *Instance) instanceKey { return instanceKey{in.Namespace, in.Name} }
+
+// compareKeys orders instances as their keys ("<namespace>/<name>") sort, without building
+// them: the index sorts ten thousand instances on every commit.
+func compareKeys(a, b *Instance) int {
+	if a.Namespace == b.Namespace {
+		return strings.Compare(a.Name, b.Name)
+	}
+	la, lb := len(a.Namespace)+1+len(a.Name), len(b.Namespace)+1+len(b.Name)
+	for i := 0; i < la && i < lb; i++ {
+		if ca, cb := keyByte(a, i), keyByte(b, i); ca != cb {
+			return int(ca) - int(cb)
+		}
+	}
+	return la - lb
+}
+
+// keyByte is the i-th byte of in.Key().
+func keyByte(in *Instance, i int) byte {
+	switch n := len(in.Namespace); {
+	case i < n:
+		return in.Namespace[i]
+	case i == n:
+		return '/'
+	default:
+		return in.Name[i-n-1]
+	}
 }

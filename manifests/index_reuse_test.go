@@ -11,8 +11,8 @@ import (
 	"testing/fstest"
 )
 
-// hashedFS is a MapFS that knows its files' hashes, as sources' git snapshots do (a file's
-// hash is its content), and counts reads, so that a test sees when the index read a file it
+// hashedFS is a MapFS that knows its regular files' hashes, as sources' git snapshots do (a
+// file's hash is its content), and counts reads, so that a test sees when the index read a file it
 // should have reused.
 type hashedFS struct {
 	fstest.MapFS
@@ -21,8 +21,8 @@ type hashedFS struct {
 
 func (h hashedFS) FileHash(name string) (string, error) {
 	f, ok := h.MapFS[name]
-	if !ok {
-		return "", &fs.PathError{Op: "hash", Path: name, Err: fs.ErrNotExist}
+	if !ok || !f.Mode.IsRegular() {
+		return "", &fs.PathError{Op: "hash", Path: name, Err: fs.ErrInvalid}
 	}
 	return string(f.Data), nil
 }
