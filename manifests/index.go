@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type Index struct {
 	Findings Findings
 
 	decrypter Decrypter
+	// files is what each instance file held, in the order the walk found them, for a later
+	// index of the same repository (IndexOptions.Previous).
+	files []*indexedFile
 }
 
 // IndexOptions tune IndexRepository.
@@ -66,6 +70,13 @@ type IndexOptions struct {
 	MaxInstanceFileSize int64
 	// RenderLimits bound verifying each package (zero fields: the defaults).
 	RenderLimits RenderLimits
+	// Previous is an index of an earlier commit of the same repository, or nil: an instance
+	// file whose content is the same (the same git blob) is not read and parsed again, and its
+	// instances are shared with Previous when they resolve to the same package, so that a
+	// commit costs in proportion to what it changed and the indexes a store keeps share what
+	// they have in common (docs/scaling.md). Encrypted files are always read and decrypted
+	// again, with the Decrypter's keys as they are now.
+	Previous *Index
 }
 
 // PackageCache remembers verified packages by digest, so a poll that sees the same package
@@ -164,8 +175,7 @@ func IndexRepositoryContext(ctx context.Context, fsys fs.FS, opts IndexOptions) 
 			idx.Findings = append(idx.Findings, errorf(p, 0, "cannot read: %v", unwrapPathError(err)))
 			return nil
 		}
-		parts := strings.Split(p, "/")
-		if p != "." && ignore != nil && ignore.Match(parts, d.IsDir()) {
+		if p != "." && ignore != nil && ignore.Match(strings.Split(p, "/"), d.IsDir()) {
 			if d.IsDir() {
 				return fs.SkipDir
 			}
@@ -193,11 +203,15 @@ func IndexRepositoryContext(ctx context.Context, fsys fs.FS, opts IndexOptions) 
 
 	byName := idx.loadPackages(ctx, fsys, pkgDirs, opts.Cache)
 	idx.kudoOperatorCycles(byName)
-	var all []*Instance
-	for _, f := range instanceFiles {
-		all = append(all, idx.readInstanceFile(fsys, f, opts.MaxInstanceFileSize)...)
+	var prev previousFiles
+	if opts.Previous != nil {
+		prev.files = opts.Previous.files
 	}
-	idx.resolve(all, byName)
+	idx.files = make([]*indexedFile, 0, len(instanceFiles))
+	for _, f := range instanceFiles {
+		idx.files = append(idx.files, idx.readInstanceFile(fsys, f, opts.MaxInstanceFileSize, prev.find(f)))
+	}
+	idx.resolve(byName)
 	idx.hold()
 	idx.Findings.Sort()
 	return idx, nil
@@ -283,19 +297,44 @@ func compareVersions(a, b string) int {
 }
 
 // readInstanceFile reads the Instance documents of one YAML file. Documents of other kinds
-// are not kudod's business and are skipped.
-func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*Instance {
+// are not kudod's business and are skipped. A file with the content prev read is not read
+// again: prev's findings are recorded again and its instances reused (index_reuse.go).
+func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64, prev *indexedFile) *indexedFile {
+	hash := fileHash(fsys, file)
+	if prev.sameContent(hash, maxSize) {
+		return idx.reuse(prev)
+	}
+	r := &fileReader{idx: idx, rec: &indexedFile{path: file}}
 	data, err := readFileBounded(fsys, file, maxSize)
 	if err != nil {
 		f := errorf(file, 0, "cannot read: %v", unwrapPathError(err))
 		if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
 			f = errorf(file, 0, "%v for a file under the repository's path (an Instance holds its parameters; the API server stores objects up to about 1.5 MiB)", err)
 		}
-		idx.broken(file, f)
-		return nil
+		r.broken(file, f)
+		return r.rec // not reused: read again next time
 	}
+	if hash.sum == "" {
+		hash = hashContent(data)
+		if prev.sameContent(hash, maxSize) {
+			return idx.reuse(prev)
+		}
+	}
+	r.rec.parsed = r.readInstances(file, data)
+	if !r.rec.encrypted {
+		r.rec.hash, r.rec.size = hash, int64(len(data))
+	}
+	return r.rec
+}
+
+// readInstances parses the Instance documents of a file read whole, recording its findings in
+// the index and in r's record.
+func (r *fileReader) readInstances(file string, data []byte) []*Instance {
+	idx := r.idx
 	var decrypted []map[string]bool
 	if IsEncrypted(data) {
+		// Decryption depends on the keys available now: an encrypted file is never reused.
+		r.rec.encrypted = true
 		var ok bool
 		if data, decrypted, ok = idx.decryptFile(file, data); !ok {
 			return nil
@@ -305,12 +344,12 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*In
 	// ("nstance" also finds a misspelt kind: instance).
 	if !bytes.Contains(data, []byte("nstance")) {
 		if f := checkEncoding(file, data); f != nil {
-			idx.broken(file, *f) // UTF-16 would hide an Instance from the check above
+			r.broken(file, *f) // UTF-16 would hide an Instance from the check above
 		}
 		return nil
 	}
 	if f := checkText(file, data); f != nil {
-		idx.broken(file, *f)
+		r.broken(file, *f)
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -322,13 +361,11 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*In
 			break
 		}
 		if err != nil {
-			fs := yamlError(file, err)
-			idx.BrokenFiles[file] = fs
-			idx.Findings = append(idx.Findings, fs...)
+			r.brokenYAML(file, yamlError(file, err))
 			break
 		}
 		if f := nestedInstance(file, &doc); f != nil {
-			idx.broken(file, *f)
+			r.broken(file, *f)
 			continue
 		}
 		if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
@@ -337,14 +374,14 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*In
 		m := doc.Content[0]
 		av, meant := instanceDocument(file, m)
 		if meant != nil {
-			idx.broken(file, *meant)
+			r.broken(file, *meant)
 			continue
 		}
 		if av == "" {
 			continue
 		}
 		if fs := checkYAML(file, m, true); len(fs) > 0 {
-			idx.broken(file, fs...)
+			r.broken(file, fs...)
 			continue
 		}
 		in, fs := parseInstance(file, m, av)
@@ -352,7 +389,7 @@ func (idx *Index) readInstanceFile(fsys fs.FS, file string, maxSize int64) []*In
 			in.Decrypted = decrypted[n]
 		}
 		if fs.HasErrors() {
-			idx.invalid(in, fs)
+			r.invalid(in, fs)
 			continue
 		}
 		out = append(out, in)
@@ -381,29 +418,42 @@ func (idx *Index) invalid(in *Instance, fs Findings) {
 }
 
 // resolve finds each instance's package, validates parameters and schedules against it, and
-// checks that (namespace, name) is unique across the repository.
-func (idx *Index) resolve(all []*Instance, byName map[string][]*Package) {
-	seen := map[string]*Instance{}
+// checks that (namespace, name) is unique across the repository, file by file: the instances
+// of reused files count as much as those of files read now.
+func (idx *Index) resolve(byName map[string][]*Package) {
+	seen := make(map[instanceKey]*Instance, len(idx.Invalid)+len(idx.files))
 	for _, in := range idx.Invalid {
-		seen[in.Key()] = in
+		seen[keyOf(in)] = in
 	}
-	for _, in := range all {
-		if first, dup := seen[in.Key()]; dup {
-			f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice: in %s:%d and here", in.Key(), first.File, first.line("metadata.name"))
-			idx.invalid(in, Findings{f})
-			idx.Held = append(idx.Held, f)
-			idx.dropInstance(in.Key())
-			continue
+	for k, file := range idx.files {
+		var resolved []*Instance // nil while each is what file.resolved holds
+		for i, in := range file.parsed {
+			var got *Instance
+			if first, dup := seen[keyOf(in)]; dup {
+				f := errorf(in.File, in.line("metadata.name"), "instance %s is declared twice: in %s:%d and here", in.Key(), first.File, first.line("metadata.name"))
+				idx.invalid(in, Findings{f})
+				idx.Held = append(idx.Held, f)
+				idx.dropInstance(in.Key())
+			} else {
+				seen[keyOf(in)] = in
+				got = idx.resolveInstance(in, file.resolvedAt(i), byName)
+			}
+			if resolved == nil && got != file.resolvedAt(i) {
+				resolved = make([]*Instance, len(file.parsed))
+				copy(resolved, file.resolved)
+			}
+			if resolved != nil {
+				resolved[i] = got
+			}
 		}
-		seen[in.Key()] = in
-		fs := idx.validateInstance(in, byName)
-		if fs.HasErrors() {
-			idx.invalid(in, fs)
-			continue
+		if resolved != nil {
+			// A record of an earlier index is shared: this index gets its own.
+			c := *file
+			c.resolved = resolved
+			idx.files[k] = &c
 		}
-		idx.Instances = append(idx.Instances, in)
 	}
-	sort.Slice(idx.Instances, func(i, j int) bool { return idx.Instances[i].Key() < idx.Instances[j].Key() })
+	slices.SortFunc(idx.Instances, compareKeys)
 	sort.Slice(idx.Invalid, func(i, j int) bool { return idx.Invalid[i].Key() < idx.Invalid[j].Key() })
 }
 

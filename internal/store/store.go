@@ -48,6 +48,9 @@ type repository struct {
 	// one index (internal/decrypt); without it they are listed as encrypted, key not
 	// available (manifests.Index.Encrypted).
 	decrypter func(ctx context.Context) manifests.Decrypter
+	// latest is the index IndexSnapshot built last: the next index reuses what it read from
+	// files that did not change (manifests.IndexOptions.Previous).
+	latest *manifests.Index
 }
 
 type indexEntry struct {
@@ -120,13 +123,27 @@ func (s *Store) IndexSnapshot(ctx context.Context, repository string, snap sourc
 	if err := ctx.Err(); err != nil {
 		return nil, err // cut short: its packages' findings are not to be trusted
 	}
+	s.setLatest(repository, idx)
 	s.remember(repository, snap.Commit, idx)
 	return idx, nil
 }
 
-// indexTree indexes a snapshot with the repository's settings, and learns its sensitive values.
+// setLatest records the index built last for a repository.
+func (s *Store) setLatest(repository string, idx *manifests.Index) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.repositories[repository]; ok {
+		r.latest = idx
+		s.repositories[repository] = r
+	}
+}
+
+// indexTree indexes a snapshot with the repository's settings, reusing the latest index, and
+// learns its sensitive values: those of every instance, shared with the latest index or not,
+// since the masker may have forgotten them (mask.Masker keeps a bounded number).
 func (s *Store) indexTree(ctx context.Context, repo repository, snap sources.Snapshot) (*manifests.Index, error) {
 	opts := s.indexOptions(repo.path)
+	opts.Previous = repo.latest
 	if repo.decrypter != nil {
 		opts.Decrypter = repo.decrypter(ctx)
 	}

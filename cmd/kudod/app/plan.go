@@ -96,12 +96,13 @@ available". Sensitive values print as <sensitive>.`,
 			if len(ids) > 0 {
 				decrypter = decrypt.NewSOPS(ids, "")
 			}
-			index := func(rev string) (*manifests.Index, error) {
+			// The second index reuses what the first read from files the commits share.
+			index := func(rev string, previous *manifests.Index) (*manifests.Index, error) {
 				snap, err := read(ctx, rev)
 				if err != nil {
 					return nil, err
 				}
-				idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache, Decrypter: decrypter, MaxInstanceFileSize: maxFile, RenderLimits: limits.renderLimits()})
+				idx, err := manifests.IndexRepositoryContext(ctx, snap.FS, manifests.IndexOptions{Path: ps.path, Cache: cache, Decrypter: decrypter, MaxInstanceFileSize: maxFile, RenderLimits: limits.renderLimits(), Previous: previous})
 				if err != nil {
 					return nil, fmt.Errorf("%s at %s: %w", repo, rev, err)
 				}
@@ -112,11 +113,11 @@ available". Sensitive values print as <sensitive>.`,
 			}
 			var old *manifests.Index
 			if from != "" {
-				if old, err = index(from); err != nil {
+				if old, err = index(from, nil); err != nil {
 					return fail(err)
 				}
 			}
-			idx, err := index(to)
+			idx, err := index(to, old)
 			if err != nil {
 				return fail(err)
 			}
