@@ -37,11 +37,7 @@ own. --plan makes sure the plan is the one you mean. Exit status: 0 written, 2 n
 or another error.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kf.client()
-			if err != nil {
-				return exitCode(2, err)
-			}
-			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			c, ns, inst, err := kf.instance(cmd.Context(), args[0])
 			if err != nil {
 				return exitCode(2, err)
 			}

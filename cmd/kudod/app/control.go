@@ -27,6 +27,17 @@ func currentUser() string {
 }
 
 // getInstance reads an Instance; a missing one is an error naming it.
+// instance connects with the command's kubeconfig and reads the named Instance in its
+// namespace: what the commands that act on one instance start with.
+func (f *kubeFlags) instance(ctx context.Context, name string) (client.Client, string, *v1alpha1.Instance, error) {
+	c, ns, err := f.client()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	inst, err := getInstance(ctx, c, ns, name)
+	return c, ns, inst, err
+}
+
 func getInstance(ctx context.Context, c client.Client, ns, name string) (*v1alpha1.Instance, error) {
 	inst := &v1alpha1.Instance{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, inst); err != nil {

@@ -42,11 +42,7 @@ failed, aborted, superseded), plan-scoped parameters (sensitive values masked) a
 			default:
 				return exitCode(2, fmt.Errorf("unknown output format %q (text, json)", output))
 			}
-			c, ns, err := kf.client()
-			if err != nil {
-				return exitCode(2, err)
-			}
-			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			_, _, inst, err := kf.instance(cmd.Context(), args[0])
 			if err != nil {
 				return exitCode(2, err)
 			}

@@ -47,11 +47,7 @@ refused while a plan runs, when the last plan did not fail, and when a newer com
 (docs/recovery.md, Retry).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kf.client()
-			if err != nil {
-				return exitCode(2, err)
-			}
-			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			c, ns, inst, err := kf.instance(cmd.Context(), args[0])
 			if err != nil {
 				return exitCode(2, err)
 			}
@@ -94,11 +90,7 @@ instance, and kudod status shows the instance out of sync with git until then
 (docs/recovery.md, Rollback).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, ns, err := kf.client()
-			if err != nil {
-				return exitCode(2, err)
-			}
-			inst, err := getInstance(cmd.Context(), c, ns, args[0])
+			c, ns, inst, err := kf.instance(cmd.Context(), args[0])
 			if err != nil {
 				return exitCode(2, err)
 			}
