@@ -127,6 +127,7 @@ type sizeFigures struct {
 	p1RequestsPerInstance, p1WritesPerInstance                          float64
 	p3RSSMB, p3RSSIdleMB, p3HeapMB, p3CPUSecondsPerPoll                 float64
 	p3Polls, p3APIWrites, p3GitFetches                                  int64
+	p3APIWritesBy                                                       map[string]int64
 	p4Seconds, restartSeconds, restartRSSMB                             float64
 	apiServerCPUSeconds, ceilingAPIServerCPUSeconds, ceilingBusy        float64
 }
@@ -143,7 +144,7 @@ func (f sizeFigures) fields() []field {
 		{"p1_requests_per_instance", f.p1RequestsPerInstance}, {"p1_api_writes_per_instance", f.p1WritesPerInstance},
 		{"p3_rss_mb", f.p3RSSMB}, {"p3_rss_idle_mb", f.p3RSSIdleMB}, {"p3_heap_mb", f.p3HeapMB},
 		{"p3_cpu_seconds_per_poll", f.p3CPUSecondsPerPoll}, {"p3_polls", f.p3Polls},
-		{"p3_api_writes", f.p3APIWrites}, {"p3_git_fetches", f.p3GitFetches},
+		{"p3_api_writes", f.p3APIWrites}, {"p3_api_writes_by_resource", f.p3APIWritesBy}, {"p3_git_fetches", f.p3GitFetches},
 		{"p4_seconds", f.p4Seconds}, {"restart_seconds", f.restartSeconds}, {"restart_rss_mb", f.restartRSSMB},
 	}
 	for i := range fs {
@@ -157,7 +158,11 @@ func (f sizeFigures) fields() []field {
 func measureSize(t testing.TB, bin string, n int, cfg scaleConfig) sizeFigures {
 	t.Helper()
 	b := newBenchOn(t, scaleScenario(n, cfg), testenv.NewAPIServer(t))
-	b.ceiling()
+	// Side by side and on equal terms: the ceiling on an empty API server of its own, stopped
+	// before kudod starts on another empty one.
+	ceilingServer, stopCeilingServer := testenv.StartAPIServer(t)
+	b.ceilingOn(ceilingServer)
+	stopCeilingServer()
 	var p *kudodProcess
 	b.coldStart(func() daemon { p = startProcess(t, bin, b.setup); return p })
 	u, err := processUsage(p.pid())
@@ -194,7 +199,7 @@ func measureSize(t testing.TB, bin string, n int, cfg scaleConfig) sizeFigures {
 		apiServerCPUSeconds: r.P1APIServerCPUSeconds, ceilingAPIServerCPUSeconds: r.P1CeilingAPIServerCPUSeconds,
 		p1RequestsPerInstance: float64(reqs) / float64(n), p1WritesPerInstance: float64(writeCountsOf(r.P1APIWrites).total()) / float64(n),
 		p3RSSMB: r.P3RSSMB, p3RSSIdleMB: r.P3RSSIdleMB, p3HeapMB: heap / (1 << 20), p3CPUSecondsPerPoll: r.P3CPUSecondsPerPoll,
-		p3Polls: r.P3Polls, p3APIWrites: r.P3APIWrites, p3GitFetches: r.P3GitFetches, p4Seconds: r.P4Seconds,
+		p3Polls: r.P3Polls, p3APIWrites: r.P3APIWrites, p3APIWritesBy: r.P3APIWritesBy, p3GitFetches: r.P3GitFetches, p4Seconds: r.P4Seconds,
 		restartSeconds: rs.seconds, restartRSSMB: rs.rssMB,
 	}
 }

@@ -30,6 +30,14 @@ func NewAPIServer(t testing.TB) *Cluster {
 	return dedicated(t, "envtest API server", startAPIServer)
 }
 
+// StartAPIServer starts an API server like NewAPIServer's and returns it with a function that
+// stops it before the test ends (the test's end stops it otherwise): make bench's ceiling
+// runs on an API server of its own, gone before kudod's starts.
+func StartAPIServer(t testing.TB) (*Cluster, func()) {
+	t.Helper()
+	return dedicatedStoppable(t, "envtest API server", startAPIServer)
+}
+
 // Get returns the package's shared API server, as APIServer does.
 func Get(t testing.TB) *Cluster {
 	t.Helper()

@@ -111,21 +111,34 @@ func shared[T any](t testing.TB, key string, start starter[T]) T {
 // dedicated starts a server for one test and stops it when the test ends.
 func dedicated[T any](t testing.TB, what string, start starter[T]) T {
 	t.Helper()
+	v, _ := dedicatedStoppable(t, what, start)
+	return v
+}
+
+// dedicatedStoppable starts a server for one test and returns it with a function that stops
+// it, which the test's end calls too (once in all).
+func dedicatedStoppable[T any](t testing.TB, what string, start starter[T]) (T, func()) {
+	t.Helper()
 	skipInShortMode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	v, stop, err := start(ctx)
-	if stop != nil {
-		t.Cleanup(func() {
+	var once sync.Once
+	stopOnce := func() {
+		once.Do(func() {
+			if stop == nil {
+				return
+			}
 			if err := stop(); err != nil {
 				t.Errorf("testenv: stopping %s: %v", what, err)
 			}
 		})
 	}
+	t.Cleanup(stopOnce)
 	if err != nil {
 		t.Fatalf("testenv: %s: %v", what, err)
 	}
-	return v
+	return v, stopOnce
 }
 
 // startTimeout bounds a start, including building missing binaries from the module proxy
