@@ -92,6 +92,8 @@ type Poller struct {
 	handledWake string
 	// held is a commit held since the source status was last recorded, for an event on it.
 	held *heldCommit
+	// heldLast is the last held commit and its findings, reported once.
+	heldLast string
 	// sameSpecs and nextSameSpecs are what the last commit and this one found unchanged
 	// (samespec.go).
 	sameSpecs, nextSameSpecs map[string]sameSpec
@@ -180,19 +182,37 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		return err
 	}
 	p.log.Info("planned", "revision", v1alpha1.ShortRevision(snap.Commit), "instances", len(plan.Index.Instances), "changes", countChanges(plan.Result))
-	if errs := plan.Index.DecryptErrors; len(errs) > 0 {
+	undecrypted := plan.Index.DecryptErrors
+	if plan.Held != nil {
+		// Reported once per commit and finding: a commit held because a file cannot be
+		// decrypted is planned again on every poll (below), with nothing new to say until
+		// the key arrives.
+		p.mu.Lock()
+		again := p.heldLast == snap.Commit+"\n"+plan.Held.Error()
+		p.heldLast = snap.Commit + "\n" + plan.Held.Error()
+		if !again {
+			p.held = &heldCommit{commit: snap.Commit, err: plan.Held}
+		}
+		p.mu.Unlock()
+		if !again {
+			if len(undecrypted) > 0 {
+				p.log.Info("cannot decrypt", "files", len(undecrypted), "first", undecrypted[0].Error())
+			}
+			p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: plan.Held.Error()})
+		}
+		if len(undecrypted) == 0 {
+			p.markActed(snap.Commit)
+		}
+		// With files that cannot be decrypted, acted stays behind: the commit is planned
+		// again on the next poll with the keys as they are then, so a key added to the
+		// decryption Secret applies without a new commit (docs/secrets.md).
+		return plan.Held
+	}
+	if len(undecrypted) > 0 {
 		// An encrypted file that cannot be decrypted may hold instances nobody can name: the
 		// commit fails as a whole (docs/secrets.md).
-		p.log.Info("cannot decrypt", "files", len(errs), "first", errs[0].Error())
-		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: errs[0].Error()})
-	}
-	if plan.Held != nil {
-		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: plan.Held.Error()})
-		p.mu.Lock()
-		p.held = &heldCommit{commit: snap.Commit, err: plan.Held}
-		p.mu.Unlock()
-		p.markActed(snap.Commit)
-		return plan.Held
+		p.log.Info("cannot decrypt", "files", len(undecrypted), "first", undecrypted[0].Error())
+		p.opts.Reporter.Report(forge.Status{Repository: p.repo.Name, SHA: snap.Commit, Context: forge.ContextRepository, State: forge.StateFailure, Description: undecrypted[0].Error()})
 	}
 	// Instances are applied several at a time: a thousand new instances are a thousand
 	// round trips, and the plans of the first start while the last are still being written.
@@ -222,7 +242,7 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 			return err // acted stays behind: the next poll tries again
 		}
 	}
-	if undecrypted := plan.Index.DecryptErrors; len(undecrypted) > 0 {
+	if len(undecrypted) > 0 {
 		// The commit is planned again on the next poll, with the keys as they are then: a key
 		// added to the decryption Secret applies without a new commit.
 		return fmt.Errorf("%d files cannot be decrypted: %w", len(undecrypted), undecrypted[0])
