@@ -3,6 +3,8 @@ package applier
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -42,11 +44,7 @@ func (e *Engine) Desired(ctx context.Context, inst *v1alpha1.Instance, pkg *mani
 			}
 		}
 	}
-	ids := make([]string, 0, len(desired))
-	for id := range desired {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(desired))
 	out := make([]*unstructured.Unstructured, 0, len(ids))
 	for _, id := range ids {
 		out = append(out, desired[id])

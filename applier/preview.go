@@ -3,7 +3,8 @@ package applier
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
@@ -234,10 +235,6 @@ func displayYAML(o *unstructured.Unstructured) (string, error) {
 }
 
 func sortedIDs(m map[string]*unstructured.Unstructured) []string {
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
+	ids := slices.Sorted(maps.Keys(m))
 	return ids
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"sort"
@@ -468,11 +469,7 @@ func (idx *Index) validateInstance(in *Instance, byName map[string][]*Package) F
 	in.Package = p
 	in.Operator.Name, in.Operator.Version, in.Operator.AppVersion = p.Name, p.OperatorVersion, p.AppVersion
 	var fs Findings
-	names := make([]string, 0, len(in.Parameters))
-	for n := range in.Parameters {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(in.Parameters))
 	for _, n := range names {
 		v := in.Parameters[n]
 		par := p.Parameter(n)

@@ -6,7 +6,8 @@ package manifests
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -153,11 +154,7 @@ const (
 
 // PlanNames returns the package's plan names, sorted.
 func (p *Package) PlanNames() []string {
-	names := make([]string, 0, len(p.Plans))
-	for n := range p.Plans {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(p.Plans))
 	return names
 }
 

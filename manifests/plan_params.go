@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -53,11 +54,7 @@ func (p *Package) ValidatePlanParameters(values map[string]string) error {
 	if len(values) > MaxPlanParameters {
 		return fmt.Errorf("%d plan-scoped parameters: at most %d may be set for one run", len(values), MaxPlanParameters)
 	}
-	names := make([]string, 0, len(values))
-	for n := range values {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(values))
 	var errs []error
 	for _, n := range names {
 		v := values[n]
@@ -170,11 +167,7 @@ func validateScheduleParameters(in *Instance, p *Package) Findings {
 			continue
 		}
 		literal := map[string]string{}
-		names := make([]string, 0, len(sc.Parameters))
-		for n := range sc.Parameters {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(sc.Parameters))
 		for _, n := range names {
 			v := sc.Parameters[n]
 			if !IsTemplateValue(v) {

@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -500,10 +501,6 @@ func shiftYAMLLine(err error, offset int) error {
 
 // TemplateKeys returns the package's template keys, sorted.
 func (p *Package) TemplateKeys() []string {
-	keys := make([]string, 0, len(p.Templates))
-	for k := range p.Templates {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(p.Templates))
 	return keys
 }

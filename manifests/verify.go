@@ -3,7 +3,8 @@ package manifests
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -205,10 +206,6 @@ func (v *verifier) strategy(file string, line int, where, strategy string, child
 
 // sortedKeys returns the keys of a map, sorted.
 func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(m))
 	return out
 }

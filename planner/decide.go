@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -280,11 +282,7 @@ func triggeredPlan(p *manifests.Package, changed []paramChange) (string, string)
 			return t, ""
 		}
 	}
-	names := make([]string, 0, len(triggers))
-	for t := range triggers {
-		names = append(names, t)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(triggers))
 	return "", fmt.Sprintf("changed parameters trigger several plans at once (%s): change them in separate commits", strings.Join(names, ", "))
 }
 

@@ -2,6 +2,8 @@ package planner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -85,11 +87,7 @@ func (g DependencyGraph) Cycles() map[string][]string {
 // or one that depends on itself (Tarjan's algorithm, iterating nodes and edges in sorted
 // order so the result does not depend on map order).
 func (g DependencyGraph) components() [][]string {
-	keys := make([]string, 0, len(g))
-	for k := range g {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(g))
 	index, low := map[string]int{}, map[string]int{}
 	onStack := map[string]bool{}
 	var stack []string

@@ -3,6 +3,8 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -133,11 +135,7 @@ func Diff(old, new Side, opts Options) Result {
 	for k := range new.Invalid {
 		keys[k] = true
 	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		sorted = append(sorted, k)
-	}
-	sort.Strings(sorted)
+	sorted := slices.Sorted(maps.Keys(keys))
 
 	var res Result
 	removed := 0

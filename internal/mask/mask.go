@@ -16,7 +16,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,11 +245,7 @@ func Forms(v string) []string {
 		add(hex.EncodeToString(sum))
 		add(base64.StdEncoding.EncodeToString(sum))
 	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
+	out := slices.Sorted(maps.Keys(set))
 	return out
 }
 

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,11 +98,7 @@ func parseParameterFlags(flags []string) (map[string]string, error) {
 // checkParameterValues validates values against the package's parameters and requires a value
 // for every required parameter without a default, as KUDO's install does.
 func checkParameterValues(p *manifests.Package, values map[string]string) error {
-	names := make([]string, 0, len(values))
-	for n := range values {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(values))
 	var problems []string
 	for _, name := range names {
 		par := p.Parameter(name)
