@@ -143,8 +143,12 @@ func (w *stepWatcher) observe(ctx context.Context, in *v1alpha1.Instance) {
 			w.failure = fmt.Errorf("step%d went back from COMPLETE to %s", n, st.Status)
 		}
 		if st.Status == v1alpha1.StatusComplete && prev != v1alpha1.StatusComplete {
+			// The check outlives the watch: the test stops watching as soon as the plan is
+			// COMPLETE, which may be while this read of the last step's Deployment is in flight.
+			readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			dep := &appsv1.Deployment{}
-			err := w.c.Client.Get(ctx, types.NamespacedName{Namespace: w.ns, Name: fmt.Sprintf("%s-s%d", w.name, n)}, dep)
+			err := w.c.Client.Get(readCtx, types.NamespacedName{Namespace: w.ns, Name: fmt.Sprintf("%s-s%d", w.name, n)}, dep)
+			cancel()
 			if (err != nil || dep.Status.AvailableReplicas < 1) && w.failure == nil {
 				w.failure = fmt.Errorf("step%d reported COMPLETE while its Deployment is not available (%v, %+v)", n, err, dep.Status)
 			}
