@@ -49,6 +49,10 @@ type Results struct {
 	P1CeilingMachineBusy float64 `json:"p1_ceiling_machine_cpu_busy"`
 	// P1InstancesCreatedSeconds is when the last Instance object appeared (the poller's part).
 	P1InstancesCreatedSeconds float64 `json:"p1_instances_created_seconds"`
+	// P1HalfCompleteSeconds and P1P99CompleteSeconds are when half and 99 % of the deploy
+	// plans were COMPLETE: the gap between the 99 % and P1 is the tail of the slowest plans.
+	P1HalfCompleteSeconds float64 `json:"p1_half_complete_seconds"`
+	P1P99CompleteSeconds  float64 `json:"p1_p99_complete_seconds"`
 	// P1APIWrites are the API server's write requests during P1 (kudod's and nobody else's),
 	// by verb and resource; P1CeilingAPIWrites the same for the ceiling client.
 	P1APIWrites        map[string]int64 `json:"p1_api_writes"`

@@ -124,6 +124,7 @@ type sizeFigures struct {
 	instances                                                           int
 	p1Seconds, p1CeilingSeconds, p1Rate, p1CeilingRate, p1RateRatio     float64
 	p1InstancesCreatedSeconds, startSeconds, p1DaemonCPUSeconds, p1Busy float64
+	p1HalfCompleteSeconds, p1P99CompleteSeconds                         float64
 	p1RequestsPerInstance, p1WritesPerInstance                          float64
 	p3RSSMB, p3RSSIdleMB, p3HeapMB, p3CPUSecondsPerPoll                 float64
 	p3Polls, p3APIWrites, p3GitFetches                                  int64
@@ -138,6 +139,7 @@ func (f sizeFigures) fields() []field {
 		{"p1_seconds", f.p1Seconds}, {"p1_ceiling_seconds", f.p1CeilingSeconds},
 		{"p1_objects_per_second", f.p1Rate}, {"p1_ceiling_objects_per_second", f.p1CeilingRate}, {"p1_rate_ratio", f.p1RateRatio},
 		{"p1_instances_created_seconds", f.p1InstancesCreatedSeconds}, {"start_seconds", f.startSeconds},
+		{"p1_half_complete_seconds", f.p1HalfCompleteSeconds}, {"p1_p99_complete_seconds", f.p1P99CompleteSeconds},
 		{"p1_daemon_cpu_seconds", f.p1DaemonCPUSeconds}, {"p1_apiserver_cpu_seconds", f.apiServerCPUSeconds},
 		{"p1_ceiling_apiserver_cpu_seconds", f.ceilingAPIServerCPUSeconds},
 		{"p1_machine_cpu_busy", f.p1Busy}, {"p1_ceiling_machine_cpu_busy", f.ceilingBusy},
@@ -195,6 +197,7 @@ func measureSize(t testing.TB, bin string, n int, cfg scaleConfig) sizeFigures {
 		instances: n, p1Seconds: r.P1Seconds, p1CeilingSeconds: r.P1CeilingSeconds,
 		p1Rate: r.P1ObjectsPerSecond, p1CeilingRate: r.P1CeilingObjectsPerSecond, p1RateRatio: r.P1ObjectsPerSecond / r.P1CeilingObjectsPerSecond,
 		p1InstancesCreatedSeconds: r.P1InstancesCreatedSeconds, startSeconds: b.startSeconds,
+		p1HalfCompleteSeconds: r.P1HalfCompleteSeconds, p1P99CompleteSeconds: r.P1P99CompleteSeconds,
 		p1DaemonCPUSeconds: u.cpu.Seconds(), p1Busy: r.P1MachineBusy, ceilingBusy: r.P1CeilingMachineBusy,
 		apiServerCPUSeconds: r.P1APIServerCPUSeconds, ceilingAPIServerCPUSeconds: r.P1CeilingAPIServerCPUSeconds,
 		p1RequestsPerInstance: float64(reqs) / float64(n), p1WritesPerInstance: float64(writeCountsOf(r.P1APIWrites).total()) / float64(n),
@@ -708,6 +711,8 @@ func (s *scaleResults) printSeries(w io.Writer) {
 		{"P1 rate / ceiling (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1RateRatio }, noGrowth},
 		{"start → first poll (s)", "%.2f", func(f sizeFigures) float64 { return f.startSeconds }, noGrowth},
 		{"every Instance created (s)", "%.1f", func(f sizeFigures) float64 { return f.p1InstancesCreatedSeconds }, exponent},
+		{"half the plans COMPLETE (s)", "%.1f", func(f sizeFigures) float64 { return f.p1HalfCompleteSeconds }, exponent},
+		{"99 % of the plans COMPLETE (s)", "%.1f", func(f sizeFigures) float64 { return f.p1P99CompleteSeconds }, exponent},
 		{"P1 kudod CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.p1DaemonCPUSeconds }, exponent},
 		{"P1 kube-apiserver CPU (s)", "%.1f", func(f sizeFigures) float64 { return f.apiServerCPUSeconds }, exponent},
 		{"P1 machine busy (%)", "%.0f", func(f sizeFigures) float64 { return 100 * f.p1Busy }, noGrowth},

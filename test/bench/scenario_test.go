@@ -139,11 +139,22 @@ func (b *bench) coldStart(start func() daemon) daemon {
 		t.Fatalf("P1: waiting for %d Instances to exist: %v\nkudod log:\n%s", n, err, d.logTail())
 	}
 	b.res.P1InstancesCreatedSeconds = created.Sub(began).Seconds()
-	done, err := b.plans.await(ctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool { return completed(p, "deploy") == n }, describePlans)
+	var half, p99 time.Time
+	done, err := b.plans.await(ctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool {
+		c := completed(p, "deploy")
+		if half.IsZero() && 2*c >= n {
+			half = time.Now()
+		}
+		if p99.IsZero() && 100*c >= 99*n {
+			p99 = time.Now()
+		}
+		return c == n
+	}, describePlans)
 	if err != nil {
 		t.Fatalf("P1: waiting for %d deploy plans to be COMPLETE: %v\nkudod log:\n%s", n, err, d.logTail())
 	}
 	b.res.P1Seconds = done.Sub(began).Seconds()
+	b.res.P1HalfCompleteSeconds, b.res.P1P99CompleteSeconds = half.Sub(began).Seconds(), p99.Sub(began).Seconds()
 	if first, ok := b.server.firstPoll(); ok {
 		b.startSeconds = first.Sub(began).Seconds()
 	}
