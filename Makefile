@@ -122,8 +122,9 @@ bench-scale: build
 	go test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime 1x -timeout $(BENCH_SCALE_TIMEOUT) ./test/bench
 
 ## bench-profile: CPU and heap profiles of kudod (in process) during P1 and P3 idle, and
-## kube-apiserver's CPU during P1, at KUDOD_BENCH_INSTANCES (1000); top functions printed.
+## kube-apiserver's CPU during P1, at KUDOD_BENCH_INSTANCES (1000); top functions printed; then
+## kube-apiserver's CPU per kind of request a cold start sends.
 BENCH_PROFILE_TIMEOUT ?= 1h
 bench-profile:
 	KUBEBUILDER_ASSETS=$$(hack/build-binaries.sh control-plane) \
-	go test -count=1 -run '^$$' -bench '^BenchmarkColdStartProfile$$' -benchtime 1x -timeout $(BENCH_PROFILE_TIMEOUT) ./test/bench
+	go test -count=1 -run '^$$' -bench '^(BenchmarkColdStartProfile|BenchmarkAPIServerRequestCost)$$' -benchtime 1x -timeout $(BENCH_PROFILE_TIMEOUT) ./test/bench
