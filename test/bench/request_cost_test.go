@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"text/tabwriter"
 
@@ -53,8 +54,10 @@ func BenchmarkAPIServerRequestCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	byKind := map[string][]*unstructured.Unstructured{}
+	byNamespace := map[string][]*unstructured.Unstructured{}
 	for _, o := range objs {
 		byKind[o.GetKind()] = append(byKind[o.GetKind()], o)
+		byNamespace[o.GetNamespace()] = append(byNamespace[o.GetNamespace()], o)
 	}
 	for _, ref := range refs {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ref.Namespace}}); client.IgnoreAlreadyExists(err) != nil {
@@ -123,9 +126,15 @@ func BenchmarkAPIServerRequestCost(b *testing.B) {
 				Name: "main", Strategy: "serial", Status: v1alpha1.StatusComplete, Steps: []v1alpha1.StepStatus{{Name: "app", Status: v1alpha1.StatusComplete}},
 			}}}},
 		}
-		for _, kind := range kinds {
-			o := byKind[kind][i]
-			in.Status.Inventory = append(in.Status.Inventory, v1alpha1.InventoryEntry{ID: o.GetNamespace() + "_" + o.GetName() + "__" + kind, Version: "v1"})
+		inventory := applier.NewInventory(nil)
+		for _, o := range byNamespace[refs[i].Namespace] {
+			if o.GetName() == refs[i].Name || strings.HasPrefix(o.GetName(), refs[i].Name+"-") {
+				inventory.Add(o)
+			}
+		}
+		in.Status.Inventory = inventory.Entries()
+		if len(in.Status.Inventory) != len(kinds) {
+			return fmt.Errorf("%s: %d objects rendered, want %d", refs[i], len(in.Status.Inventory), len(kinds))
 		}
 		// A merge patch needs no resourceVersion: it is sent as the controller sends it.
 		return c.Status().Patch(ctx, in, client.MergeFrom(orig))
