@@ -92,8 +92,9 @@ type Poller struct {
 	handledWake string
 	// held is a commit held since the source status was last recorded, for an event on it.
 	held *heldCommit
-	// heldLast is the last held commit and its findings, reported once.
-	heldLast string
+	// failedLast is the commit and finding last reported as failed: a commit planned again on
+	// every poll (files that cannot be decrypted) reports each finding once.
+	failedLast string
 	// sameSpecs and nextSameSpecs are what the last commit and this one found unchanged
 	// (samespec.go).
 	sameSpecs, nextSameSpecs map[string]sameSpec
@@ -187,14 +188,10 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		// Reported once per commit and finding: a commit held because a file cannot be
 		// decrypted is planned again on every poll (below), with nothing new to say until
 		// the key arrives.
-		p.mu.Lock()
-		again := p.heldLast == snap.Commit+"\n"+plan.Held.Error()
-		p.heldLast = snap.Commit + "\n" + plan.Held.Error()
-		if !again {
+		if p.firstFailure(snap.Commit, plan.Held.Error()) {
+			p.mu.Lock()
 			p.held = &heldCommit{commit: snap.Commit, err: plan.Held}
-		}
-		p.mu.Unlock()
-		if !again {
+			p.mu.Unlock()
 			if len(undecrypted) > 0 {
 				p.log.Info("cannot decrypt", "files", len(undecrypted), "first", undecrypted[0].Error())
 			}
@@ -208,7 +205,7 @@ func (p *Poller) pollOnce(ctx context.Context) (err error) {
 		// decryption Secret applies without a new commit (docs/secrets.md).
 		return plan.Held
 	}
-	if len(undecrypted) > 0 {
+	if len(undecrypted) > 0 && p.firstFailure(snap.Commit, undecrypted[0].Error()) {
 		// An encrypted file that cannot be decrypted may hold instances nobody can name: the
 		// commit fails as a whole (docs/secrets.md).
 		p.log.Info("cannot decrypt", "files", len(undecrypted), "first", undecrypted[0].Error())
@@ -354,4 +351,17 @@ func (p *Poller) apply(ctx context.Context, inst *v1alpha1.Instance) error {
 		return fmt.Errorf("apply instance %s/%s: %w", inst.Namespace, inst.Name, err)
 	}
 	return nil
+}
+
+// firstFailure reports whether finding is new for commit, and remembers it: a commit planned
+// again on every poll reports each of its failures once, not once per poll.
+func (p *Poller) firstFailure(commit, finding string) bool {
+	key := commit + "\n" + finding
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failedLast == key {
+		return false
+	}
+	p.failedLast = key
+	return true
 }

@@ -86,3 +86,22 @@ func TestWakeFor(t *testing.T) {
 		t.Fatal("two wakes are not one pending poll")
 	}
 }
+
+func TestFirstFailure(t *testing.T) {
+	p := &Poller{}
+	steps := []struct {
+		commit, finding string
+		want            bool
+	}{
+		{"a", "x.yaml: cannot decrypt", true},
+		{"a", "x.yaml: cannot decrypt", false}, // the next poll of the same commit
+		{"a", "y.yaml: cannot decrypt", true},  // a new finding
+		{"b", "y.yaml: cannot decrypt", true},  // a new commit
+		{"a", "y.yaml: cannot decrypt", true},  // back to an older commit
+	}
+	for i, s := range steps {
+		if got := p.firstFailure(s.commit, s.finding); got != s.want {
+			t.Errorf("step %d (%s, %s): firstFailure = %v, want %v", i, s.commit, s.finding, got, s.want)
+		}
+	}
+}
