@@ -11,6 +11,7 @@ import (
 	"github.com/fluxcd/pkg/ssa/normalize"
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -100,9 +101,11 @@ func (e *Engine) applyNew(ctx context.Context, objs []*unstructured.Unstructured
 
 // dryRunNew validates an object kudod never applied with a dry-run create, which costs the API
 // server less than a dry-run apply (no managed-fields merge against a live object); when the
-// object exists after all it falls back to a dry-run apply.
+// object exists after all it falls back to a dry-run apply. The create is strict: by default
+// a create only warns about a field the kind does not have, where the apply that follows
+// refuses it, after the step's first object was written.
 func (e *Engine) dryRunNew(ctx context.Context, o *unstructured.Unstructured) error {
-	err := e.client.Create(ctx, o.DeepCopy(), client.DryRunAll, client.FieldOwner(v1alpha1.FieldManager))
+	err := e.client.Create(ctx, o.DeepCopy(), client.DryRunAll, client.FieldOwner(v1alpha1.FieldManager), client.FieldValidation(metav1.FieldValidationStrict))
 	if apierrors.IsAlreadyExists(err) {
 		err = ServerSideApply(ctx, e.client, o, client.DryRunAll)
 	}

@@ -9,6 +9,7 @@ import (
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -20,6 +21,8 @@ func TestClassify(t *testing.T) {
 	cm.SetAPIVersion("v1")
 	cm.SetKind("ConfigMap")
 	cm.SetName("a")
+	undeclared := &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: 500,
+		Message: "failed to create typed patch object (default/a; /v1, Kind=ConfigMap): .binaryDatta: field not declared in schema"}}
 	tests := []struct {
 		name  string
 		err   error
@@ -37,6 +40,9 @@ func TestClassify(t *testing.T) {
 		{"server timeout", apierrors.NewServerTimeout(gr, "get", 1), false},
 		{"too many requests", apierrors.NewTooManyRequests("later", 1), false},
 		{"internal error", apierrors.NewInternalError(errors.New("etcd")), false},
+		// Server-side apply's answer to a field the kind does not have, as the API server sends it.
+		{"undeclared field", undeclared, true},
+		{"undeclared field in a dry-run", ssaerrors.NewDryRunErr(undeclared, cm), true},
 		{"unavailable", apierrors.NewServiceUnavailable("down"), false},
 		{"conflict", apierrors.NewConflict(gr, "a", errors.New("modified")), false},
 		{"not found", apierrors.NewNotFound(gr, "a"), false},

@@ -1,8 +1,10 @@
 package applier_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -51,9 +53,31 @@ func (e *env) exists(t *testing.T, obj string) bool {
 	return err == nil
 }
 
+// TestStepWithAnInvalidObjectWritesNothing: a step whose second object the API server would
+// refuse writes nothing, its first object included (which is applied without a dry-run).
+func (e *env) serviceExists(t *testing.T, name string) bool {
+	t.Helper()
+	err := e.cluster.Client.Get(context.Background(), types.NamespacedName{Namespace: e.namespace, Name: name}, &corev1.Service{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
 func TestStepWithAnInvalidObjectWritesNothing(t *testing.T) {
-	e := newEnv(t, applier.Options{})
-	pkg := pkgFromFiles(t, `tasks:
+	for _, tc := range []struct{ name, bad, want, good string }{
+		// A value the API server rejects in the dry-run.
+		{"invalid port", "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n    - port: 700000\n", "Service/%s/bad", ""},
+		// A field the kind does not have: a create only warns about it unless asked to be
+		// strict, and server-side apply refuses it, after the first object was written.
+		{"unknown field", "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n    - port: 80\n      prot: TCP\n", `unknown field "spec.ports[0].prot"`, ""},
+		// The same in the step's first object, which is applied without a dry-run: server-side
+		// apply refuses it, and that is final too (not retried until the step's timeout).
+		{"unknown field in the first object", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata: {a: b}\nbinaryDatta: {}\n", `.binaryDatta: field not declared in schema`, "apiVersion: v1\nkind: Service\nmetadata:\n  name: good\nspec:\n  ports:\n    - port: 80\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, applier.Options{})
+			pkg := pkgFromFiles(t, `tasks:
   - name: app
     kind: Apply
     spec:
@@ -65,26 +89,28 @@ plans:
         steps:
           - name: app
             tasks: [app]
-`, valueParam, map[string]string{
-		"good.yaml": configMap("good"),
-		// A Service with an invalid port: the API server rejects it in the dry-run.
-		"bad.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports:\n    - port: 700000\n",
-	})
-	inst := e.instance(t, "atomic", pkg)
-	r := run(inst, pkg, "deploy", nil)
-	rp, err := e.engine.Render(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = e.engine.Execute(context.Background(), r, rp)
-	if !applier.IsFatal(err) || !strings.Contains(err.Error(), "Service/"+e.namespace+"/bad") {
-		t.Fatalf("want a fatal error naming the Service, got %v", err)
-	}
-	if e.exists(t, "good") {
-		t.Fatal("the valid ConfigMap of the failed step was written")
-	}
-	if r.Status.Status != v1alpha1.StatusFatalError || r.Status.Phases[0].Steps[0].Status != v1alpha1.StatusFatalError {
-		t.Fatalf("status tree not FATAL_ERROR: %+v", r.Status)
+`, valueParam, map[string]string{"good.yaml": cmp.Or(tc.good, configMap("good")), "bad.yaml": tc.bad})
+			inst := e.instance(t, "atomic", pkg)
+			r := run(inst, pkg, "deploy", nil)
+			rp, err := e.engine.Render(context.Background(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = e.engine.Execute(context.Background(), r, rp)
+			want := tc.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, e.namespace)
+			}
+			if !applier.IsFatal(err) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("want a fatal error containing %q, got %v", want, err)
+			}
+			if e.exists(t, "good") || e.serviceExists(t, "good") {
+				t.Fatal("the valid object of the failed step was written")
+			}
+			if r.Status.Status != v1alpha1.StatusFatalError || r.Status.Phases[0].Steps[0].Status != v1alpha1.StatusFatalError {
+				t.Fatalf("status tree not FATAL_ERROR: %+v", r.Status)
+			}
+		})
 	}
 }
 

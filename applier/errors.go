@@ -3,6 +3,7 @@ package applier
 import (
 	"errors"
 	"net"
+	"strings"
 
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,6 +31,14 @@ func IsFatal(err error) bool {
 	return errors.As(err, &fe)
 }
 
+// isUndeclaredField reports server-side apply refusing an object with a field its kind does
+// not have: the API server answers it with 500 Internal Server Error, "failed to create typed
+// patch object (…): .spec.x: field not declared in schema" (kubernetes/kubernetes#139253),
+// which retrying cannot fix.
+func isUndeclaredField(err error) bool {
+	return apierrors.IsInternalError(err) && strings.Contains(err.Error(), "failed to create typed patch object")
+}
+
 // classify marks errors that retrying cannot fix as fatal: the API server rejected the object
 // (invalid, bad request, forbidden, unknown kind). Everything else (timeouts, 5xx, 429,
 // connection errors, conflicts) is transient and retried until the step times out — KUDO
@@ -42,7 +51,7 @@ func classify(err error) error {
 	switch {
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err), apierrors.IsForbidden(err),
 		apierrors.IsMethodNotSupported(err), apierrors.IsNotAcceptable(err), apierrors.IsUnsupportedMediaType(err),
-		apierrors.IsRequestEntityTooLargeError(err), meta.IsNoMatchError(err):
+		apierrors.IsRequestEntityTooLargeError(err), meta.IsNoMatchError(err), isUndeclaredField(err):
 		return fatal(err)
 	case errors.As(err, &netErr), apierrors.IsServerTimeout(err), apierrors.IsTimeout(err),
 		apierrors.IsTooManyRequests(err), apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err),
