@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kudod-dev/kudod/api/v1alpha1"
 	"github.com/kudod-dev/kudod/applier"
@@ -43,27 +44,24 @@ func configMap(name string) string {
 
 const valueParam = "parameters:\n  - name: VALUE\n    default: one\n  - name: EXTRA\n    default: \"true\"\n"
 
-func (e *env) exists(t *testing.T, obj string) bool {
+// exists reports whether the ConfigMap name exists in the test's namespace.
+func (e *env) exists(t *testing.T, name string) bool {
 	t.Helper()
-	cm := &corev1.ConfigMap{}
-	err := e.cluster.Client.Get(context.Background(), types.NamespacedName{Namespace: e.namespace, Name: obj}, cm)
+	return e.existsAs(t, name, &corev1.ConfigMap{})
+}
+
+// existsAs reports whether an object of obj's kind named name exists in the test's namespace.
+func (e *env) existsAs(t *testing.T, name string, obj client.Object) bool {
+	t.Helper()
+	err := e.cluster.Client.Get(context.Background(), types.NamespacedName{Namespace: e.namespace, Name: name}, obj)
 	if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
 	return err == nil
 }
 
-// TestStepWithAnInvalidObjectWritesNothing: a step whose second object the API server would
-// refuse writes nothing, its first object included (which is applied without a dry-run).
-func (e *env) serviceExists(t *testing.T, name string) bool {
-	t.Helper()
-	err := e.cluster.Client.Get(context.Background(), types.NamespacedName{Namespace: e.namespace, Name: name}, &corev1.Service{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
-	}
-	return err == nil
-}
-
+// TestStepWithAnInvalidObjectWritesNothing: a step with an object the API server would refuse
+// writes nothing, including its first object (which is applied without a dry-run).
 func TestStepWithAnInvalidObjectWritesNothing(t *testing.T) {
 	for _, tc := range []struct{ name, bad, want, good string }{
 		// A value the API server rejects in the dry-run.
@@ -104,7 +102,7 @@ plans:
 			if !applier.IsFatal(err) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("want a fatal error containing %q, got %v", want, err)
 			}
-			if e.exists(t, "good") || e.serviceExists(t, "good") {
+			if e.exists(t, "good") || e.existsAs(t, "good", &corev1.Service{}) {
 				t.Fatal("the valid object of the failed step was written")
 			}
 			if r.Status.Status != v1alpha1.StatusFatalError || r.Status.Phases[0].Steps[0].Status != v1alpha1.StatusFatalError {
