@@ -365,7 +365,7 @@ func runFleet(t testing.TB, bin string, cluster *testenv.Cluster, repos []*fleet
 	var last time.Time
 	for i, r := range repos {
 		n := len(r.refs)
-		done, err := trackers[i].await(wctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool { return completed(p, "deploy") == n }, describePlans)
+		done, err := trackers[i].await(wctx, func(p trackedPlans) bool { return p.completed("deploy") == n }, describePlans)
 		if err != nil {
 			var logs strings.Builder
 			for _, d := range daemons {

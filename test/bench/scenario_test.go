@@ -134,14 +134,14 @@ func (b *bench) coldStart(start func() daemon) daemon {
 	ctx, cancel := daemonContext(d, b.sc.coldStartTimeout)
 	defer cancel()
 	n := len(b.refs)
-	created, err := b.plans.await(ctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool { return len(p) == n }, describePlans)
+	created, err := b.plans.await(ctx, func(p trackedPlans) bool { return p.len() == n }, describePlans)
 	if err != nil {
 		t.Fatalf("P1: waiting for %d Instances to exist: %v\nkudod log:\n%s", n, err, d.logTail())
 	}
 	b.res.P1InstancesCreatedSeconds = created.Sub(began).Seconds()
 	var half, p99 time.Time
-	done, err := b.plans.await(ctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool {
-		c := completed(p, "deploy")
+	done, err := b.plans.await(ctx, func(p trackedPlans) bool {
+		c := p.completed("deploy")
 		if half.IsZero() && 2*c >= n {
 			half = time.Now()
 		}
@@ -271,11 +271,11 @@ func (b *bench) latency(d daemon, viaWebhook bool) ([]float64, error) {
 			deliveryErr = deliverPush(context.Background(), b.setup, before, commit)
 		}
 		ctx, cancel := daemonContext(d, 3*b.sc.interval+time.Minute)
-		done, err := b.plans.await(ctx, func(p map[instanceRef]v1alpha1.PlanSummary) bool {
-			last := p[target]
+		done, err := b.plans.await(ctx, func(p trackedPlans) bool {
+			last := p.last(target)
 			return last.Name == "update" && last.Status == v1alpha1.StatusComplete && last.Revision == commit
-		}, func(p map[instanceRef]v1alpha1.PlanSummary) string {
-			last := p[target]
+		}, func(p trackedPlans) string {
+			last := p.last(target)
 			return fmt.Sprintf("%s: last plan %s %s at %s", target, last.Name, last.Status, last.Revision)
 		})
 		cancel()
